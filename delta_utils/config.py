@@ -1,0 +1,226 @@
+"""Profiles: one validated schema that picks models, sizes, backends and seeds.
+
+A profile is a YAML file in ``configs/`` (or any path). It is validated on load,
+before any heavy work: an unknown key, a wrong type, a negative size or an
+unknown model name raises ``ProfileError`` naming the field.
+
+    profile = load_profile("tiny")          # configs/tiny.yaml
+    profile.section_hash("generation")      # what a stage's cache key includes
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from .store import content_hash
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+
+NonNegInt = Field(ge=0)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(_Strict):
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: PositiveInt = 256
+    n: PositiveInt = 1  # samples per prompt
+    seed: int = 0
+    stop: list[str] = []
+
+
+class ServerSpec(_Strict):
+    slots: PositiveInt = 8
+    ctx_per_slot: PositiveInt = 1536
+    threads: int | None = Field(None, ge=1)
+
+
+class TaskSpec(_Strict):
+    family: Literal["arithmetic"] = "arithmetic"
+    n: PositiveInt
+    seed: int = 0
+    min_steps: PositiveInt = 1
+    max_steps: PositiveInt = 3
+
+    @model_validator(mode="after")
+    def _steps(self):
+        if self.min_steps > self.max_steps:
+            raise ValueError("min_steps must be <= max_steps")
+        return self
+
+
+class EvalSetSpec(TaskSpec):
+    name: str
+
+
+class GenerationSpec(_Strict):
+    backend: Literal["llamacpp", "vllm", "openai"] = "llamacpp"
+    generators: list[str] = Field(min_length=2)
+    rejected: str
+    sampling: Sampling = Sampling()
+    server: ServerSpec = ServerSpec()
+    concurrency: PositiveInt = 8
+
+    @model_validator(mode="after")
+    def _rejected_in_ladder(self):
+        if self.rejected not in self.generators:
+            raise ValueError(f"rejected generator {self.rejected!r} must be one of generators {self.generators}")
+        return self
+
+
+class JudgeSpec(_Strict):
+    backend: Literal["llamacpp", "vllm", "openai"] = "llamacpp"
+    model: str
+    samples: PositiveInt = 1  # k judge samples per trace (the paper: 5)
+    temperature: float = Field(0.6, ge=0)
+    max_tokens: PositiveInt = 128
+    concurrency: PositiveInt = 8
+    server: ServerSpec = ServerSpec()
+
+
+class PairingSpec(_Strict):
+    top_fractions: list[float] = [0.5]
+    dimension: str = "step_coherence"  # for the top-k selection trained in the grid
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        for f in self.top_fractions:
+            if not 0 < f <= 1:
+                raise ValueError(f"top_fractions must lie in (0, 1], got {f}")
+        return self
+
+
+class LoraSpec(_Strict):
+    r: PositiveInt = 16
+    alpha: PositiveInt = 32
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+class TrainHParams(_Strict):
+    beta: float = Field(0.2, gt=0)
+    learning_rate: float = Field(5e-6, gt=0)
+    max_steps: PositiveInt = 10
+    batch_size: PositiveInt = 4
+    grad_accum: PositiveInt = 1
+    max_length: PositiveInt = 512
+    lora: LoraSpec | None = LoraSpec()
+    gradient_checkpointing: bool = False
+    precompute_ref_log_probs: bool = True
+    seed: int = 0
+
+
+class RunSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    method: Literal["dpo", "kto"]
+    preference_set: str  # a set built by 03_pair, e.g. "gen__qwen2.5-coder-1.5b" or "top50__step_coherence"
+
+
+class TrainSpec(_Strict):
+    policy: str
+    hparams: TrainHParams = TrainHParams()
+    runs: list[RunSpec] = Field(min_length=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class EvaluateSpec(_Strict):
+    sets: list[EvalSetSpec] = Field(min_length=1)
+    sampling: Sampling = Sampling(temperature=0.0, max_tokens=256)
+    batch_size: PositiveInt = 32
+    generators: bool = True  # also measure every generator on the eval sets
+
+
+class ModelDef(_Strict):
+    """A model the registry does not know (paper scale: a hub id, no packaged GGUF)."""
+
+    name: str
+    family: str
+    hub_id: str
+    params_m: PositiveInt
+    chat: bool = True
+    licence: str = "see the model card"
+
+
+class Profile(_Strict):
+    name: str
+    description: str = ""
+    seed: int = 0
+    models: list[ModelDef] = []
+    train_prompts: TaskSpec
+    generation: GenerationSpec
+    judge: JudgeSpec
+    pairing: PairingSpec = PairingSpec()
+    train: TrainSpec
+    evaluate: EvaluateSpec
+
+    @model_validator(mode="after")
+    def _known_models(self):
+        from .models import REGISTRY, ModelSpec
+
+        for m in self.models:
+            REGISTRY.setdefault(m.name, ModelSpec(**m.model_dump()))
+        named = [("generation.generators", g) for g in self.generation.generators]
+        named += [("judge.model", self.judge.model), ("train.policy", self.train.policy)]
+        for field, m in named:
+            if m not in REGISTRY:
+                raise ValueError(f"{field}: unknown model {m!r}; known: {', '.join(sorted(REGISTRY))}")
+        names = [r.name for r in self.train.runs]
+        if len(set(names)) != len(names):
+            raise ValueError("train.runs: run names must be unique")
+        from .rubric import DIMENSION_NAMES
+
+        if self.pairing.dimension not in DIMENSION_NAMES + ["aggregate"]:
+            raise ValueError(f"pairing.dimension: {self.pairing.dimension!r} is not one of {DIMENSION_NAMES + ['aggregate']}")
+        return self
+
+    def section_hash(self, *sections: str) -> str:
+        return content_hash({s: self.model_dump(mode="json")[s] for s in sections})
+
+    def run_dir(self) -> Path:
+        return runs_root() / self.name
+
+
+class ProfileError(ValueError):
+    """A profile that does not validate; the message names the field(s)."""
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("DELTA_LAB_RUNS") or REPO_ROOT / "runs")
+
+
+def profile_path(name_or_path: str | os.PathLike) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    return CONFIG_DIR / f"{name_or_path}.yaml"
+
+
+def load_profile(name_or_path: str | os.PathLike) -> Profile:
+    path = profile_path(name_or_path)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ProfileError(f"profile {str(name_or_path)!r} not found at {path}; known profiles: {known}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a profile must be a YAML mapping of fields, got {type(data).__name__}")
+    data.setdefault("name", path.stem)
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "(profile)"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {loc}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err.get("input"), dict) else ""))
+        raise ProfileError(f"{path}: invalid profile:\n" + "\n".join(lines)) from None

@@ -1,0 +1,250 @@
+"""One way to call any model: completion requests, cached per item, run with a progress bar.
+
+Served models (llama.cpp on CPU, vLLM on GPU, any remote endpoint) are called
+over the OpenAI protocol with the async ``openai`` SDK under a concurrency
+limit; a trained policy checkpoint is run in-process with transformers' batched
+``generate``. Both take the same `Request`s and write the same records into a
+`RecordCache`, keyed by (model, prompt, sampling, sample index): each record is
+stored as soon as it arrives, a killed run resumes where it stopped and a warm
+rerun makes no model call.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Coroutine, Iterator
+
+from tqdm.auto import tqdm
+
+from .store import RecordCache, content_hash
+
+
+@dataclass(frozen=True)
+class Request:
+    """One completion: chat `messages` (chat models) or a plain `prompt` (base models)."""
+
+    item_id: str
+    sample: int = 0
+    messages: tuple | None = None
+    prompt: str | None = None
+    extra: dict = field(default_factory=dict)  # e.g. response_format
+
+    def payload(self) -> dict:
+        return {"messages": self.messages, "prompt": self.prompt, "extra": self.extra}
+
+
+def request_key(model_id: str, req: Request, sampling: dict) -> str:
+    return content_hash(model_id, req.payload(), {k: v for k, v in sampling.items() if k != "n"}, req.sample, n=24)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str
+    model: str  # the name the server knows the model by
+    api_key: str = "not-needed"  # only ever read from the environment for remote endpoints
+
+
+def run_sync(coro: Coroutine) -> Any:
+    """Run a coroutine to completion, also from inside Jupyter's running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class _Progress:
+    def __init__(self, total: int, desc: str):
+        self.bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True)
+        self.tokens = 0
+        self.t0 = time.monotonic()
+
+    def update(self, tokens: int) -> None:
+        self.tokens += tokens
+        dt = max(time.monotonic() - self.t0, 1e-6)
+        self.bar.set_postfix(tok_s=f"{self.tokens / dt:.1f}")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def complete(open_endpoint, requests: list[Request], sampling: dict, cache: RecordCache,
+             model_id: str, concurrency: int = 8, desc: str = "generate", timeout: float = 600.0,
+             max_retries: int = 5) -> list[dict]:
+    """Completions for `requests` from a served model; cached records are reused, new ones stored at once.
+
+    `open_endpoint()` returns a context manager yielding an `Endpoint`; it is entered only
+    when something is missing from the cache, so a warm rerun starts no server at all.
+    """
+    keys = [request_key(model_id, r, sampling) for r in requests]
+    have = cache.get_many(keys)
+    todo = [(k, r) for k, r in zip(keys, requests) if k not in have]
+    if todo:
+        with open_endpoint() as ep:
+            run_sync(_complete_async(ep, todo, sampling, cache, model_id, concurrency, desc, timeout, max_retries))
+        have = cache.get_many(keys)
+    missing = [k for k in keys if k not in have]
+    if missing:
+        raise RuntimeError(f"{len(missing)} completions missing after the run (see the server log)")
+    return [have[k] for k in keys]
+
+
+async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency, desc, timeout, max_retries):
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, timeout=timeout,
+                         max_retries=max_retries)
+    sem = asyncio.Semaphore(concurrency)
+    progress = _Progress(len(todo), desc)
+
+    async def one(key: str, req: Request) -> None:
+        async with sem:
+            t0 = time.monotonic()
+            seed = sampling.get("seed", 0) + req.sample
+            common = dict(model=endpoint.model, max_tokens=sampling["max_tokens"],
+                          temperature=sampling["temperature"], top_p=sampling.get("top_p", 1.0),
+                          seed=seed, **req.extra)
+            stop = list(sampling.get("stop") or [])
+            if req.messages is not None:
+                r = await client.chat.completions.create(messages=list(req.messages), stop=stop or None, **common)
+                text = r.choices[0].message.content or ""
+            else:
+                r = await client.completions.create(prompt=req.prompt, stop=stop or None, **common)
+                text = r.choices[0].text or ""
+            usage = r.usage
+            rec = {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample, "text": text,
+                   "finish_reason": r.choices[0].finish_reason,
+                   "prompt_tokens": getattr(usage, "prompt_tokens", None),
+                   "completion_tokens": getattr(usage, "completion_tokens", None),
+                   "wall_s": round(time.monotonic() - t0, 3)}
+            cache.put(key, rec, kind=model_id)
+            progress.update(rec["completion_tokens"] or 0)
+
+    try:
+        await asyncio.gather(*(one(k, r) for k, r in todo))
+    finally:
+        progress.close()
+        await client.close()
+
+
+# ---------------------------------------------------------------- in-process engine (trained policies)
+
+def hf_complete(model_dir: Path, requests: list[Request], sampling: dict, cache: RecordCache, model_id: str,
+                batch_size: int = 32, device: str = "cpu", desc: str = "generate") -> list[dict]:
+    """Completions from a transformers checkpoint, batched in-process (same records as `complete`)."""
+    keys = [request_key(model_id, r, sampling) for r in requests]
+    have = cache.get_many(keys)
+    todo = [(k, r) for k, r in zip(keys, requests) if k not in have]
+    if todo:
+        _hf_generate(Path(model_dir), todo, sampling, cache, model_id, batch_size, device, desc)
+        have = cache.get_many(keys)
+    return [have[k] for k in keys]
+
+
+def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device, desc):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if (model_dir / "adapter_config.json").is_file():  # a LoRA adapter: merge it into its base
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(model_dir, dtype=dtype).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    model = model.to(device).eval()
+    texts = [tok.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True)
+             if r.messages is not None else r.prompt for _, r in todo]
+    # longest prompts first: less padding inside each batch
+    order = sorted(range(len(todo)), key=lambda i: -len(texts[i]))
+    progress = _Progress(len(todo), desc)
+    greedy = sampling["temperature"] == 0
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            t0 = time.monotonic()
+            torch.manual_seed(sampling.get("seed", 0) + start)
+            with torch.inference_mode():
+                out = model.generate(**enc, max_new_tokens=sampling["max_tokens"], do_sample=not greedy,
+                                     temperature=sampling["temperature"] if not greedy else None,
+                                     top_p=sampling.get("top_p", 1.0) if not greedy else None,
+                                     top_k=None, pad_token_id=tok.pad_token_id)
+            wall = time.monotonic() - t0
+            gen = out[:, enc["input_ids"].shape[1]:]
+            for row, i in enumerate(idx):
+                ids = gen[row]
+                ids = ids[ids != tok.pad_token_id]
+                n_tok = int(ids.numel())
+                key, req = todo[i]
+                text = tok.decode(ids, skip_special_tokens=True)
+                for s in sampling.get("stop") or []:
+                    text = text.split(s)[0]
+                rec = {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample, "text": text,
+                       "finish_reason": "length" if n_tok >= sampling["max_tokens"] else "stop",
+                       "prompt_tokens": int(enc["attention_mask"][row].sum()), "completion_tokens": n_tok,
+                       "wall_s": round(wall / len(idx), 3)}
+                cache.put(key, rec, kind=model_id)
+                progress.update(n_tok)
+    finally:
+        progress.close()
+
+
+# ---------------------------------------------------------------- endpoints per backend
+
+@contextlib.contextmanager
+def endpoint(backend: str, model_name: str, *, server, log_dir: Path) -> Iterator[Endpoint]:
+    """Start (or point at) the server for `model_name` and yield its OpenAI endpoint."""
+    from .models import get_spec, gguf_path
+    from .serve import llamacpp_server, vllm_server
+
+    spec = get_spec(model_name)
+    if backend == "llamacpp":
+        with llamacpp_server(gguf_path(model_name), log_dir=log_dir, slots=server.slots,
+                             ctx_per_slot=server.ctx_per_slot, threads=server.threads) as url:
+            yield Endpoint(url, model_name)
+    elif backend == "vllm":
+        with vllm_server(spec.hub_id, log_dir=log_dir) as url:
+            yield Endpoint(url, spec.hub_id)
+    elif backend == "openai":
+        base = os.environ.get("DELTA_LAB_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+        key = os.environ.get("DELTA_LAB_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if not base or not key:
+            raise RuntimeError("backend 'openai' needs OPENAI_BASE_URL and OPENAI_API_KEY (or the DELTA_LAB_ "
+                               "prefixed names) in the environment")
+        yield Endpoint(base, spec.hub_id, key)
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+
+
+def model_identity(model_name: str, backend: str) -> str:
+    """What a cache key uses to name a model: the GGUF's sha256 locally, the hub id remotely."""
+    from .models import get_spec
+
+    spec = get_spec(model_name)
+    if backend == "llamacpp" and spec.gguf is not None:
+        return f"{model_name}@{spec.gguf.sha256[:12]}"
+    return f"{model_name}@{spec.hub_id}"

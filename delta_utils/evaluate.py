@@ -1,0 +1,128 @@
+"""Stage 5: accuracy of the base policy, every trained checkpoint and every generator on the eval sets.
+
+Checkpoints run in-process (transformers, batched, greedy); generators through
+their servers. Every answer is cached per (model, item, decoding), so adding a
+run evaluates only that run. Writes ``05_evaluate/records.jsonl`` (one row per
+model and item: prediction and correctness) and ``summary.jsonl``.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .config import Profile
+from .engine import hf_complete, model_identity
+from .generate import requests_for, sample_models
+from .models import hf_dir
+from .stages import completions_cache, stage_dir, write_manifest, write_table
+from .tasks import Problem, extract_answer, make_problems
+from .train import resolve_device, run_dir
+
+STAGE = "05_evaluate"
+
+
+def eval_sets(profile: Profile) -> dict[str, list[Problem]]:
+    return {s.name: make_problems(s.family, s.n, s.seed, s.min_steps, s.max_steps) for s in profile.evaluate.sets}
+
+
+def checkpoints(profile: Profile) -> dict[str, tuple]:
+    """name -> (model folder, cache identity, method, preference set) for the base policy and each trained run."""
+    policy = profile.train.policy
+    out = {"base": (hf_dir(policy), model_identity(policy, "llamacpp") + "/hf", "base", None)}
+    for spec in profile.train.runs:
+        d = run_dir(profile, spec.name)
+        meta = d / "run.json"
+        if not meta.is_file():
+            raise FileNotFoundError(f"trained run {spec.name!r} not found ({meta}); run 04_train first")
+        h = json.loads(meta.read_text())["hash"]
+        out[spec.name] = (d / "final", f"{spec.name}@{h}", spec.method, spec.preference_set)
+    return out
+
+
+def score(recs: list[dict], problems: list[Problem], model: str, eval_set: str) -> pd.DataFrame:
+    by_id = {p.id: p for p in problems}
+    rows = []
+    for r in recs:
+        p = by_id[r["item_id"]]
+        pred = extract_answer(r["text"])
+        rows.append({"model": model, "eval_set": eval_set, "item_id": p.id, "sample": r["sample"],
+                     "pred": pred, "answer": p.answer, "correct": pred is not None and abs(pred - p.answer) < 1e-6,
+                     "completion_tokens": r["completion_tokens"], "text": r["text"]})
+    return pd.DataFrame(rows)
+
+
+def run(profile: Profile) -> pd.DataFrame:
+    ev = profile.evaluate
+    out = stage_dir(profile, STAGE)
+    sets = eval_sets(profile)
+    sampling = ev.sampling.model_dump()
+    device = resolve_device(profile.train.device)
+    frames = []
+    with completions_cache(profile) as cache:
+        for name, (folder, ident, method, pset) in checkpoints(profile).items():
+            for set_name, problems in sets.items():
+                recs = hf_complete(folder, requests_for(profile.train.policy, problems), sampling, cache, ident,
+                                   batch_size=ev.batch_size, device=device, desc=f"eval {name} on {set_name}")
+                frames.append(score(recs, problems, name, set_name).assign(kind="policy", method=method,
+                                                                           preference_set=pset))
+    if ev.generators:
+        g = profile.generation
+        for set_name, problems in sets.items():
+            df = sample_models(profile, g.generators, problems, ev.sampling, g.backend, g.server, g.concurrency,
+                               out, desc=f"eval on {set_name}")
+            frames.append(df.drop(columns=["trace_id", "wall_s", "finish_reason"]).assign(
+                eval_set=set_name, kind="generator", method=None, preference_set=None))
+    records = pd.concat(frames, ignore_index=True)
+    summary = summarize(records)
+    write_table(records, out / "records.jsonl")
+    write_table(summary, out / "summary.jsonl")
+    write_manifest(profile, STAGE, [out / "records.jsonl", out / "summary.jsonl"])
+    return records
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+
+
+def paired_bootstrap(a: pd.Series, b: pd.Series, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Difference of mean correctness a - b on the same items, with a 95 % CI and a two-sided p-value."""
+    j = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").astype(float)
+    d = (j["a"] - j["b"]).to_numpy()
+    lo, hi = bootstrap_ci(d, n_boot, seed)
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1) if len(d) else np.array([0.0])
+    p = float(min(1.0, 2 * min((boots <= 0).mean(), (boots >= 0).mean())))
+    return {"diff": float(d.mean()) if len(d) else float("nan"), "ci_low": lo, "ci_high": hi, "p_value": p,
+            "n": int(len(d))}
+
+
+def summarize(records: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (model, kind, eval_set), g in records.groupby(["model", "kind", "eval_set"], sort=False):
+        per_item = g.groupby("item_id")["correct"].mean()
+        lo, hi = bootstrap_ci(per_item.to_numpy())
+        rows.append({"model": model, "kind": kind, "eval_set": eval_set, "method": g["method"].iloc[0],
+                     "preference_set": g["preference_set"].iloc[0], "n_items": len(per_item),
+                     "accuracy": float(per_item.mean()), "ci_low": lo, "ci_high": hi,
+                     "mean_tokens": float(g["completion_tokens"].mean())})
+    return pd.DataFrame(rows)
+
+
+def vs_base(records: pd.DataFrame) -> pd.DataFrame:
+    """Each trained checkpoint minus the base policy, paired over items, per eval set."""
+    pol = records[records["kind"] == "policy"]
+    rows = []
+    for eval_set, g in pol.groupby("eval_set"):
+        acc = g.groupby(["model", "item_id"])["correct"].mean()
+        base = acc.loc["base"]
+        for m in g["model"].unique():
+            if m != "base":
+                rows.append({"model": m, "eval_set": eval_set, **paired_bootstrap(acc.loc[m], base)})
+    return pd.DataFrame(rows)

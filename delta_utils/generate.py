@@ -1,0 +1,83 @@
+"""Stage 1: sample every generator of the ladder on the same training prompts.
+
+Reads the profile; writes ``runs/<profile>/01_generate/problems.jsonl`` (the
+prompts with answers and ground-truth steps) and ``traces.jsonl`` (one row per
+generator, prompt and sample, with the extracted answer and its correctness).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .config import Profile
+from .engine import Request, complete, endpoint, model_identity
+from .models import get_spec
+from .stages import completions_cache, stage_dir, write_manifest, write_table
+from .tasks import FEWSHOT_STOP, Problem, chat_prompt, extract_answer, fewshot_prompt, make_problems
+
+STAGE = "01_generate"
+
+
+def train_problems(profile: Profile) -> list[Problem]:
+    t = profile.train_prompts
+    return make_problems(t.family, t.n, t.seed, t.min_steps, t.max_steps)
+
+
+def requests_for(model_name: str, problems: list[Problem], n_samples: int = 1) -> list[Request]:
+    """Chat models get the chat prompt; base models a few-shot completion prompt."""
+    chat = get_spec(model_name).chat
+    return [Request(item_id=p.id, sample=s, messages=tuple(chat_prompt(p)) if chat else None,
+                    prompt=None if chat else fewshot_prompt(p))
+            for p in problems for s in range(n_samples)]
+
+
+def sampling_for(model_name: str, sampling) -> dict:
+    d = sampling.model_dump()
+    if not get_spec(model_name).chat:
+        d["stop"] = list(d.get("stop") or []) + FEWSHOT_STOP
+    return d
+
+
+def sample_models(profile: Profile, models: list[str], problems: list[Problem], sampling, backend: str,
+                  server, concurrency: int, log_dir, desc: str) -> pd.DataFrame:
+    """Completions of each model on each problem (cached), scored against the known answers."""
+    by_id = {p.id: p for p in problems}
+    rows = []
+    with completions_cache(profile) as cache:
+        for m in models:
+            samp = sampling_for(m, sampling)
+            reqs = requests_for(m, problems, samp["n"])
+            recs = complete(lambda m=m: endpoint(backend, m, server=server, log_dir=log_dir), reqs, samp, cache,
+                            model_identity(m, backend), concurrency=concurrency, desc=f"{desc} {m}")
+            for r in recs:
+                p = by_id[r["item_id"]]
+                pred = extract_answer(r["text"])
+                rows.append({"trace_id": r["key"], "model": m, "item_id": p.id, "sample": r["sample"],
+                             "text": r["text"], "pred": pred, "answer": p.answer,
+                             "correct": pred is not None and abs(pred - p.answer) < 1e-6,
+                             "completion_tokens": r["completion_tokens"], "wall_s": r["wall_s"],
+                             "finish_reason": r["finish_reason"]})
+    return pd.DataFrame(rows)
+
+
+def run(profile: Profile) -> pd.DataFrame:
+    g = profile.generation
+    problems = train_problems(profile)
+    out = stage_dir(profile, STAGE)
+    traces = sample_models(profile, g.generators, problems, g.sampling, g.backend, g.server, g.concurrency,
+                           out, desc="generate")
+    write_table(pd.DataFrame([p.to_dict() for p in problems]), out / "problems.jsonl")
+    write_table(traces, out / "traces.jsonl")
+    write_manifest(profile, STAGE, [out / "problems.jsonl", out / "traces.jsonl"])
+    return traces
+
+
+def ladder_table(profile: Profile, traces: pd.DataFrame) -> pd.DataFrame:
+    """Each generator's accuracy on the training prompts and its gap to the fixed rejected generator."""
+    t = traces.groupby("model").agg(accuracy=("correct", "mean"), traces=("text", "size"),
+                                    mean_tokens=("completion_tokens", "mean"),
+                                    truncated=("finish_reason", lambda s: (s == "length").mean()))
+    t["params_m"] = [get_spec(m).params_m for m in t.index]
+    t["family"] = [get_spec(m).family for m in t.index]
+    t["gap_vs_rejected"] = t["accuracy"] - t.loc[profile.generation.rejected, "accuracy"]
+    return t.sort_values("params_m")[["family", "params_m", "traces", "accuracy", "gap_vs_rejected",
+                                      "mean_tokens", "truncated"]]

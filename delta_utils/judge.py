@@ -1,0 +1,91 @@
+"""Stage 2: score every trace on the five rubric dimensions with an LLM judge.
+
+The judge is any model behind the OpenAI protocol (a local llama.cpp server on
+the embedded default, an endpoint such as gpt-oss-120b at paper scale). Each
+trace is judged `samples` times; a reply that does not parse is retried with a
+fresh sample up to `max_attempts`, then marked failed, never silently scored.
+
+Reads ``01_generate/traces.jsonl``; writes ``02_judge/judgments.jsonl`` (one
+row per trace and judge sample) and ``scores.jsonl`` (per-trace mean and spread).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .config import Profile
+from .engine import Request, complete, endpoint, model_identity
+from .rubric import DIMENSION_NAMES, JSON_SCHEMA, RUBRIC_HASH, judge_messages, parse_scores
+from .stages import completions_cache, read_table, stage_dir, write_manifest, write_table
+
+STAGE = "02_judge"
+MAX_ATTEMPTS = 3
+RESPONSE_FORMAT = {"type": "json_schema", "json_schema": {"name": "scores", "schema": JSON_SCHEMA}}
+
+
+def _request(trace_id: str, problem: str, text: str, sample: int, attempt: int) -> Request:
+    return Request(item_id=trace_id, sample=sample * 100 + attempt,
+                   messages=tuple(judge_messages(problem, text)),
+                   extra={"response_format": RESPONSE_FORMAT})
+
+
+def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame, log_dir) -> pd.DataFrame:
+    j = profile.judge
+    question = dict(zip(problems["id"], problems["question"]))
+    sampling = {"temperature": j.temperature, "top_p": 1.0, "max_tokens": j.max_tokens, "seed": 0,
+                "rubric": RUBRIC_HASH}
+    model_id = model_identity(j.model, j.backend)
+    pending = [(t.trace_id, question[t.item_id], t.text, s) for t in traces.itertuples() for s in range(j.samples)]
+    rows = []
+    with completions_cache(profile) as cache:
+        for attempt in range(MAX_ATTEMPTS):
+            if not pending:
+                break
+            reqs = [_request(tid, q, text, s, attempt) for tid, q, text, s in pending]
+            recs = complete(lambda: endpoint(j.backend, j.model, server=j.server, log_dir=log_dir), reqs,
+                            sampling, cache, model_id, concurrency=j.concurrency,
+                            desc=f"judge {j.model} (attempt {attempt + 1})")
+            retry = []
+            for (tid, q, text, s), r in zip(pending, recs):
+                try:
+                    scores, error = parse_scores(r["text"]), None
+                except ValueError as e:
+                    scores, error = {}, str(e)
+                if error and attempt + 1 < MAX_ATTEMPTS:
+                    retry.append((tid, q, text, s))
+                rows.append({"trace_id": tid, "judge": j.model, "sample": s, "attempt": attempt,
+                             "status": "ok" if not error else ("retried" if attempt + 1 < MAX_ATTEMPTS else "failed"),
+                             "error": error, "raw": r["text"], "prompt_tokens": r["prompt_tokens"],
+                             "completion_tokens": r["completion_tokens"], **scores})
+            pending = retry
+    return pd.DataFrame(rows)
+
+
+def aggregate(judgments: pd.DataFrame) -> pd.DataFrame:
+    """Per-trace mean and standard deviation of each dimension over the successful judge samples."""
+    ok = judgments[judgments["status"] == "ok"]
+    agg = ok.groupby("trace_id")[DIMENSION_NAMES].agg(["mean", "std"])
+    agg.columns = [f"{d}_{s}" for d, s in agg.columns]
+    agg["n_ok"] = ok.groupby("trace_id").size()
+    agg["aggregate_mean"] = agg[[f"{d}_mean" for d in DIMENSION_NAMES]].mean(axis=1)
+    return agg.reset_index()
+
+
+def run(profile: Profile) -> tuple[pd.DataFrame, pd.DataFrame]:
+    gen = profile.run_dir() / "01_generate"
+    traces, problems = read_table(gen / "traces.jsonl"), read_table(gen / "problems.jsonl")
+    out = stage_dir(profile, STAGE)
+    judgments = judge_traces(profile, traces, problems, out)
+    scores = aggregate(judgments)
+    write_table(judgments, out / "judgments.jsonl")
+    write_table(scores, out / "scores.jsonl")
+    write_manifest(profile, STAGE, [out / "judgments.jsonl", out / "scores.jsonl"], rubric=RUBRIC_HASH)
+    return judgments, scores
+
+
+def failure_summary(judgments: pd.DataFrame) -> dict:
+    final = judgments[judgments["status"] != "retried"]
+    return {"judge_calls": len(judgments), "parse_failures": int((judgments["status"] != "ok").sum()),
+            "parse_failure_rate": float((judgments["status"] != "ok").mean()) if len(judgments) else 0.0,
+            "samples_failed_after_retries": int((final["status"] == "failed").sum()),
+            "prompt_tokens": int(judgments["prompt_tokens"].fillna(0).sum()),
+            "completion_tokens": int(judgments["completion_tokens"].fillna(0).sum())}

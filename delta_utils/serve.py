@@ -1,0 +1,158 @@
+"""Start and stop the inference servers the pipeline talks to over the OpenAI protocol.
+
+    with llamacpp_server(gguf, slots=8, log_dir=run_dir) as url:   # CPU, GGUF
+        ...  # AsyncOpenAI(base_url=url)
+
+    with vllm_server(hub_id, log_dir=run_dir) as url:              # GPU, paper scale
+        ...
+
+Each server is its own process (memory is returned when it stops), listens on a
+free port on 127.0.0.1, keeps its log in the run folder, and is health-checked
+before the block runs. ``python -m delta_utils.serve --gguf F --port P`` is the
+llama.cpp server process itself (xllamacpp: llama.cpp's native C++ server with
+continuous batching and JSON-schema constrained output).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerError(f"server exited with code {proc.returncode} while starting; see {log}:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.25)
+    raise ServerError(f"server not healthy at {url} after {timeout:.0f}s; see {log}:\n{_tail(log)}")
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+@contextlib.contextmanager
+def _server_process(cmd: list[str], port: int, health_path: str, log_dir: Path, name: str,
+                    startup_timeout: float, env: dict | None = None) -> Iterator[str]:
+    if port_in_use(port):
+        raise ServerError(f"port {port} on 127.0.0.1 is already in use; pick another or leave port unset")
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"server-{name}.log"
+    with open(log, "ab") as logf:
+        logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+        logf.flush()
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base + health_path, proc, startup_timeout, log)
+        yield base + "/v1"
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@contextlib.contextmanager
+def llamacpp_server(gguf: Path, *, log_dir: Path, slots: int = 8, ctx_per_slot: int = 2048,
+                    threads: int | None = None, port: int | None = None,
+                    startup_timeout: float = 180.0) -> Iterator[str]:
+    """llama.cpp's server on a GGUF file, in a child process; yields the OpenAI base URL."""
+    gguf = Path(gguf)
+    if not gguf.is_file():
+        raise ServerError(f"GGUF file not found: {gguf}")
+    port = port or free_port()
+    threads = threads or max(1, os.cpu_count() or 1)
+    cmd = [sys.executable, "-m", "delta_utils.serve", "--gguf", str(gguf), "--port", str(port),
+           "--slots", str(slots), "--ctx", str(slots * ctx_per_slot), "--threads", str(threads)]
+    with _server_process(cmd, port, "/health", log_dir, gguf.stem, startup_timeout) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def vllm_server(model: str, *, log_dir: Path, port: int | None = None, extra_args: list[str] = (),
+                startup_timeout: float = 1200.0) -> Iterator[str]:
+    """`vllm serve MODEL` in its own process (GPU memory is freed when it exits)."""
+    port = port or free_port()
+    cmd = ["vllm", "serve", model, "--host", "127.0.0.1", "--port", str(port),
+           "--seed", "0", *extra_args]
+    name = model.replace("/", "__")
+    with _server_process(cmd, port, "/health", log_dir, name, startup_timeout) as url:
+        yield url
+
+
+def _serve_main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="llama.cpp server (xllamacpp) on one GGUF file")
+    ap.add_argument("--gguf", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--slots", type=int, default=8)
+    ap.add_argument("--ctx", type=int, default=16384)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    a = ap.parse_args(argv)
+
+    import xllamacpp as xlc
+
+    p = xlc.CommonParams()
+    p.model.path = a.gguf
+    p.n_parallel = a.slots
+    p.n_ctx = a.ctx
+    p.port = a.port
+    p.hostnames = ["127.0.0.1"]
+    p.cpuparams.n_threads = a.threads
+    p.cpuparams_batch.n_threads = a.threads
+    p.cont_batching = True
+    p.use_jinja = True
+    p.warmup = False
+    server = xlc.Server(p)
+    print(json.dumps({"listening": a.port, "gguf": a.gguf, "slots": a.slots}), flush=True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    while not stop:
+        time.sleep(0.2)
+    del server
+
+
+if __name__ == "__main__":
+    _serve_main()

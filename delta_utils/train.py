@@ -1,0 +1,181 @@
+"""Stage 4: train the policy on a preference set with TRL's DPO or KTO trainer.
+
+One run = (method, preference set, hyper-parameters) from the profile's grid.
+Writes ``runs/<profile>/04_train/<run>/``: ``final/`` (the LoRA adapter or full
+weights, loadable by `evaluate`), ``log.csv`` (loss, reward margins,
+accuracies per step), ``run.json`` (the run's config and data hash). A run whose
+config and data are unchanged is skipped; a killed run resumes from its last
+checkpoint.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .config import Profile, RunSpec
+from .models import hf_dir
+from .pairing import PairingError, kto_weights, load_set, to_kto
+from .stages import stage_dir, write_manifest
+from .store import atomic_write_json, content_hash, stable_json
+
+STAGE = "04_train"
+
+
+def resolve_device(pref: str) -> str:
+    import torch
+
+    if pref == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if pref == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible")
+    return pref
+
+
+def check_pairs(df: pd.DataFrame, name: str) -> None:
+    if len(df) == 0:
+        raise PairingError(f"preference set {name!r} is empty")
+    same = df.apply(lambda r: r["chosen"][0]["content"].strip() == r["rejected"][0]["content"].strip(), axis=1)
+    if same.any():
+        raise PairingError(f"preference set {name!r} has {int(same.sum())} pairs whose chosen and rejected texts are identical")
+
+
+def run_hash(profile: Profile, spec: RunSpec, data: pd.DataFrame) -> str:
+    return content_hash(spec.model_dump(), profile.train.hparams.model_dump(), profile.train.policy,
+                        stable_json(data[["prompt", "chosen", "rejected"]].to_dict("records")))
+
+
+def run_dir(profile: Profile, name: str) -> Path:
+    return stage_dir(profile, STAGE) / name
+
+
+def train_run(profile: Profile, spec: RunSpec) -> Path:
+    """Train one grid run (or reuse it if done with the same config and data); returns its folder."""
+    pairs = load_set(profile, spec.preference_set)
+    check_pairs(pairs, spec.preference_set)
+    h = run_hash(profile, spec, pairs)
+    out = run_dir(profile, spec.name)
+    done = out / "run.json"
+    if done.is_file() and _read_hash(done) == h and (out / "final").is_dir():
+        print(f"[{spec.name}] up to date ({h}), skipped")
+        return out
+    if out.exists() and (not done.is_file() or _read_hash(done) != h) and _checkpoint_hash(out) != h:
+        shutil.rmtree(out)  # a different config or data: start over rather than resume a stranger
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "checkpoint_of.json", {"hash": h})
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+    hp = profile.train.hparams
+    device = resolve_device(profile.train.device)
+    policy_dir = hf_dir(profile.train.policy)
+    tok = AutoTokenizer.from_pretrained(policy_dir)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=torch.float32)
+    peft_config = None
+    if hp.lora is not None:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=hp.lora.r, lora_alpha=hp.lora.alpha, lora_dropout=hp.lora.dropout,
+                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    common = dict(output_dir=str(out / "checkpoints"), max_steps=hp.max_steps,
+                  per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
+                  learning_rate=hp.learning_rate, beta=hp.beta, max_length=hp.max_length,
+                  logging_steps=1, save_strategy="steps", save_steps=max(1, hp.max_steps // 4),
+                  save_total_limit=1, report_to=[], seed=hp.seed, data_seed=hp.seed,
+                  gradient_checkpointing=hp.gradient_checkpointing,
+                  precompute_ref_log_probs=hp.precompute_ref_log_probs,
+                  use_cpu=device == "cpu", bf16=device == "cuda", dataloader_num_workers=0,
+                  lr_scheduler_type="constant", warmup_steps=0)
+
+    class StopOnNaN(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and any(isinstance(v, float) and math.isnan(v) for k, v in logs.items() if "loss" in k):
+                control.should_training_stop = True
+                state.nan_stop = True  # read after training
+
+    cols = ["prompt", "chosen", "rejected"]
+    if spec.method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        args = DPOConfig(**common)
+        trainer_cls, data = DPOTrainer, pairs[cols]
+    else:
+        from trl import KTOConfig, KTOTrainer
+
+        data = to_kto(pairs)[["prompt", "completion", "label"]]
+        dw, uw = kto_weights(data["label"])
+        args = KTOConfig(**common, desirable_weight=dw, undesirable_weight=uw)
+        trainer_cls = KTOTrainer
+    import datasets
+
+    ds = datasets.Dataset.from_pandas(data.reset_index(drop=True), preserve_index=False)
+    trainer = trainer_cls(model=model, args=args, train_dataset=ds, processing_class=tok,
+                          peft_config=peft_config, callbacks=[StopOnNaN()])
+    last = _last_checkpoint(out / "checkpoints")
+    t0 = time.monotonic()
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    wall = time.monotonic() - t0
+    log = pd.DataFrame(trainer.state.log_history)
+    log.to_csv(out / "log.csv", index=False)
+    if getattr(trainer.state, "nan_stop", False):
+        raise FloatingPointError(f"[{spec.name}] loss became NaN; the last good checkpoint is in {out / 'checkpoints'}")
+    final = out / "final"
+    if final.exists():
+        shutil.rmtree(final)
+    trainer.model.save_pretrained(final)
+    tok.save_pretrained(final)
+    steps = [r for r in trainer.state.log_history if "loss" in r]
+    atomic_write_json(done, {"hash": h, "run": spec.model_dump(), "hparams": hp.model_dump(),
+                             "policy": profile.train.policy, "pairs": len(pairs), "device": device,
+                             "wall_s": round(wall, 1), "steps": len(steps),
+                             "s_per_step": round(wall / max(1, len(steps)), 2),
+                             "resumed_from": str(last) if last else None})
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return out
+
+
+def _read_hash(p: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads(p.read_text()).get("hash")
+    except (OSError, ValueError):
+        return None
+
+
+def _checkpoint_hash(out: Path) -> str | None:
+    return _read_hash(out / "checkpoint_of.json")
+
+
+def _last_checkpoint(d: Path) -> Path | None:
+    cks = sorted(d.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])) if d.is_dir() else []
+    return cks[-1] if cks else None
+
+
+def run(profile: Profile, names: list[str] | None = None) -> pd.DataFrame:
+    rows = []
+    for spec in profile.train.runs:
+        if names and spec.name not in names:
+            continue
+        d = train_run(profile, spec)
+        import json
+
+        rows.append(json.loads((d / "run.json").read_text()) | {"name": spec.name})
+    out = stage_dir(profile, STAGE)
+    write_manifest(profile, STAGE, [run_dir(profile, r["name"]) / "run.json" for r in rows])
+    return pd.DataFrame(rows)
+
+
+def training_logs(profile: Profile) -> pd.DataFrame:
+    frames = []
+    for spec in profile.train.runs:
+        p = run_dir(profile, spec.name) / "log.csv"
+        if p.is_file():
+            frames.append(pd.read_csv(p).assign(run=spec.name, method=spec.method, preference_set=spec.preference_set))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
