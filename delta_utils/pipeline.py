@@ -1,0 +1,157 @@
+"""Run the numbered notebooks headlessly, skipping those whose inputs have not changed.
+
+    python -m delta_utils.pipeline run 01_generate --profile tiny
+    python -m delta_utils.pipeline report --profile tiny
+    python -m delta_utils.pipeline check --profile tiny      # validate the profile only
+
+A stage's key hashes: its notebook source, the delta_utils sources, the profile
+sections it reads, and the content hashes of every earlier stage's outputs. If
+``runs/<profile>/<stage>/stage.json`` holds the same key, the stage is skipped
+(and says so); otherwise papermill executes the notebook, saving the executed
+copy beside the stage's outputs. Inside a stage, per-item caches make a rerun
+after a change recompute only what depends on it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+from .config import REPO_ROOT, ProfileError, load_profile
+from .stages import STAGES, read_manifest
+from .store import atomic_write_json, content_hash, hash_files
+
+# profile sections each stage reads (earlier stages' outputs are always part of the key)
+SECTIONS = {
+    "01_generate": ["train_prompts", "generation", "models"],
+    "02_judge": ["judge", "models"],
+    "03_pair": ["pairing", "generation"],
+    "04_train": ["train", "models"],
+    "05_evaluate": ["evaluate", "train", "generation", "models"],
+    "06_analyze": ["generation", "train"],
+}
+
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def notebook_source(stage: str) -> Path:
+    return REPO_ROOT / "notebooks" / f"{stage}.py"
+
+
+def stage_key(profile, stage: str) -> str:
+    upstream = {s: (read_manifest(profile, s) or {}).get("content_hash") for s in STAGES[: STAGES.index(stage)]}
+    missing = [s for s, h in upstream.items() if h is None]
+    if missing:
+        raise RuntimeError(f"{stage} needs the outputs of {', '.join(missing)} for profile {profile.name!r}; "
+                           f"run them first (make {missing[0]} PROFILE={profile.name})")
+    code = hash_files(sorted((REPO_ROOT / "delta_utils").glob("*.py")) + [notebook_source(stage)], root=REPO_ROOT)
+    return content_hash(stage, code, profile.section_hash(*SECTIONS[stage]), upstream)
+
+
+def run_stage(profile_name: str, stage: str, force: bool = False) -> dict:
+    profile = load_profile(profile_name)
+    out = profile.run_dir() / stage
+    out.mkdir(parents=True, exist_ok=True)
+    key = stage_key(profile, stage)
+    status_file = out / "stage.json"
+    prev = json.loads(status_file.read_text()) if status_file.is_file() else {}
+    if not force and prev.get("key") == key and prev.get("status") == "ok":
+        print(f"[{stage}] up to date (key {key}), skipped — ran in {prev.get('wall_s', 0):.0f} s last time")
+        _log(profile, stage, "skipped", 0.0, None, key)
+        return prev
+    import jupytext
+    import papermill as pm
+
+    nb = jupytext.read(notebook_source(stage))
+    nb.metadata["kernelspec"] = KERNELSPEC
+    src = out / f"{stage}.src.ipynb"
+    jupytext.write(nb, src)
+    executed = out / f"{stage}.ipynb"
+    print(f"[{stage}] running on profile {profile.name} (key {key}) -> {executed}", flush=True)
+    t0 = time.monotonic()
+    try:
+        pm.execute_notebook(str(src), str(executed), parameters={"profile": profile_name},
+                            cwd=str(REPO_ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
+                            log_output=True, stdout_file=sys.stdout, stderr_file=sys.stderr)
+    except Exception:
+        wall = time.monotonic() - t0
+        atomic_write_json(status_file, {"key": key, "status": "failed", "wall_s": round(wall, 1)})
+        _log(profile, stage, "failed", wall, _peak_rss_mb(), key)
+        raise
+    finally:
+        src.unlink(missing_ok=True)
+    wall = time.monotonic() - t0
+    rec = {"key": key, "status": "ok", "wall_s": round(wall, 1), "peak_rss_mb": _peak_rss_mb(),
+           "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    atomic_write_json(status_file, rec)
+    _log(profile, stage, "ran", wall, rec["peak_rss_mb"], key)
+    print(f"[{stage}] done in {wall:.0f} s, peak RSS of its processes {rec['peak_rss_mb']:.0f} MB", flush=True)
+    return rec
+
+
+def _peak_rss_mb() -> float:
+    # the largest RSS among finished descendants (kernel, servers), in MB (Linux reports KiB)
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+def _log(profile, stage, status, wall, rss, key) -> None:
+    p = profile.run_dir() / "timings.jsonl"
+    with open(p, "a") as f:
+        f.write(json.dumps({"stage": stage, "status": status, "wall_s": round(wall, 1), "peak_rss_mb": rss,
+                            "key": key, "at": time.time(), "session": os.environ.get("DELTA_LAB_SESSION")}) + "\n")
+
+
+def report(profile_name: str) -> str:
+    """Per-stage table of the latest invocation (ran / skipped) and the last real run's time and memory."""
+    profile = load_profile(profile_name)
+    p = profile.run_dir() / "timings.jsonl"
+    rows = [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
+    session = os.environ.get("DELTA_LAB_SESSION")
+    lines = [f"{'stage':<13} {'this run':<9} {'wall s':>8} {'last full run s':>16} {'peak RSS MB':>12}"]
+    total_now = total_full = 0.0
+    for stage in STAGES:
+        mine = [r for r in rows if r["stage"] == stage and (session is None or r.get("session") == session)]
+        last_ran = [r for r in rows if r["stage"] == stage and r["status"] == "ran"]
+        now = mine[-1] if mine else None
+        full = last_ran[-1] if last_ran else None
+        total_now += now["wall_s"] if now else 0
+        total_full += full["wall_s"] if full else 0
+        lines.append(f"{stage:<13} {(now or {}).get('status', '-'):<9} {(now or {}).get('wall_s', 0):>8.1f} "
+                     f"{(full or {}).get('wall_s', 0):>16.1f} {(full or {}).get('peak_rss_mb') or 0:>12.0f}")
+    lines.append(f"{'total':<13} {'':<9} {total_now:>8.1f} {total_full:>16.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m delta_utils.pipeline")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run one stage's notebook (skipped if its inputs are unchanged)")
+    r.add_argument("stage", choices=STAGES)
+    r.add_argument("--profile", default="tiny")
+    r.add_argument("--force", action="store_true")
+    rep = sub.add_parser("report", help="per-stage timing table")
+    rep.add_argument("--profile", default="tiny")
+    chk = sub.add_parser("check", help="validate a profile and exit")
+    chk.add_argument("--profile", default="tiny")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "run":
+            run_stage(a.profile, a.stage, force=a.force)
+        elif a.cmd == "report":
+            print(report(a.profile))
+        else:
+            p = load_profile(a.profile)
+            print(f"profile {p.name!r} is valid")
+    except ProfileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

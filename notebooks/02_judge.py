@@ -1,0 +1,57 @@
+# %% [markdown]
+# # 02 · Judge: five-dimension scores for every trace
+#
+# **In the study.** Sample-level delta is, for each preference pair, the judged quality of the
+# chosen trace minus that of the rejected one. An LLM judge scores every trace on five 1–5
+# dimensions — factuality, strategy coherence, step coherence, numerical precision and
+# signal-to-noise — `samples` times, and we average. The rubric lives in `delta_utils/rubric.py`;
+# its hash is part of every cache key.
+#
+# **Reads:** `01_generate/traces.jsonl`, `problems.jsonl`. **Writes:** `runs/<profile>/02_judge/`
+# `judgments.jsonl` (every judge reply, raw text kept, parse status) and `scores.jsonl` (per-trace
+# mean and spread). A reply that does not parse is retried, then marked failed — never scored.
+#
+# **Judge.** The embedded default uses a local packaged model through the same llama.cpp server
+# and OpenAI client as generation, with JSON-schema constrained output; at paper scale, any
+# OpenAI-compatible endpoint (keys come from the environment only).
+#
+# **Parameters:** `profile`.
+
+# %% tags=["parameters"]
+profile = "tiny"
+
+# %%
+from delta_utils import judge
+from delta_utils.config import load_profile
+from delta_utils.rubric import DIMENSION_NAMES
+from delta_utils.stages import read_table
+
+prof = load_profile(profile)
+judgments, scores = judge.run(prof)
+summary = judge.failure_summary(judgments)
+summary
+
+# %%
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+traces = read_table(prof.run_dir() / "01_generate/traces.jsonl")
+scored = traces.merge(scores, on="trace_id")
+long = scored.melt(id_vars=["model"], value_vars=[f"{d}_mean" for d in DIMENSION_NAMES],
+                   var_name="dimension", value_name="score")
+long["dimension"] = long["dimension"].str.removesuffix("_mean")
+fig, ax = plt.subplots(figsize=(9, 3.8))
+sns.barplot(data=long, x="dimension", y="score", hue="model", ax=ax)
+ax.set(ylim=(1, 5), title=f"mean judged score per dimension ({prof.judge.model} as judge)")
+ax.tick_params(axis="x", rotation=15)
+fig.tight_layout()
+
+# %% [markdown]
+# **Figure.** Mean judged score per dimension and generator. If the judge tracks quality, stronger
+# generators score higher on every dimension; flat bars mean the judge cannot tell them apart.
+
+# %%
+by_correct = scored.groupby("correct")["aggregate_mean"].mean()
+print(f"Takeaway: {len(scores)} traces judged in {summary['judge_calls']} calls, parse-failure rate "
+      f"{summary['parse_failure_rate']:.1%}. Correct traces average {by_correct.get(True, float('nan')):.2f} "
+      f"on the aggregate, incorrect ones {by_correct.get(False, float('nan')):.2f}.")
