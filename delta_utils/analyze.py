@@ -4,6 +4,7 @@ Figures go to ``figures/<profile>/<name>.{png,pdf,csv}`` under stable names.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -21,7 +22,7 @@ STAGE = "06_analyze"
 
 
 def figures_dir(profile: Profile) -> Path:
-    d = REPO_ROOT / "figures" / profile.name
+    d = Path(os.environ.get("DELTA_LAB_FIGURES") or REPO_ROOT / "figures") / profile.name
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -67,13 +67,13 @@ def arithmetic_problem(seed: int, index: int, min_steps: int = 1, max_steps: int
     text = [f"{name} has {value} {item}."]
     steps: list[Step] = []
     for _ in range(n_steps):
-        ops = ["add", "sub"] + (["mul"] if value <= 20 else []) + (["div"] if _divisors(value) else [])
+        ops = ["add"] + (["sub"] if value >= 2 else []) + (["mul"] if value <= 20 else []) + (["div"] if _divisors(value) else [])
         op = rng.choice(ops)
         if op == "add":
             n = rng.randint(2, 25)
             new = value + n
         elif op == "sub":
-            n = rng.randint(1, max(1, value - 1))
+            n = rng.randint(1, value - 1)
             new = value - n
         elif op == "mul":
             n = rng.randint(2, 4)

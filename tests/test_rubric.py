@@ -1,0 +1,31 @@
+"""Judge replies are validated; anything unusable raises with the reason."""
+import json
+
+import pytest
+
+from delta_utils.rubric import DIMENSION_NAMES, RUBRIC_HASH, parse_scores
+
+GOOD = {d: 3 for d in DIMENSION_NAMES}
+
+
+def test_parse_good():
+    assert parse_scores(json.dumps(GOOD)) == GOOD
+    assert parse_scores("```json\n" + json.dumps(GOOD, indent=1) + "\n```") == GOOD
+
+
+@pytest.mark.parametrize("reply, reason", [
+    ("", "empty"),
+    ('{"factuality": 3, "strategy_coherence": 4', "no JSON object"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "step_coherence"}), "missing dimension"),
+    (json.dumps(GOOD | {"factuality": 7}), "out of range"),
+    (json.dumps(GOOD | {"factuality": "high"}), "not an integer"),
+    (json.dumps(GOOD | {"factuality": 2.5}), "not an integer"),
+    ("[1, 2, 3]", "no JSON object"),
+])
+def test_parse_bad(reply, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_scores(reply)
+
+
+def test_rubric_hash_is_stable():
+    assert len(RUBRIC_HASH) == 16
