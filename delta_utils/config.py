@@ -84,6 +84,10 @@ class JudgeSpec(_Strict):
     max_tokens: PositiveInt = 128
     concurrency: PositiveInt = 8
     server: ServerSpec = ServerSpec()
+    request_timeout_s: float = Field(300.0, gt=0)
+    max_retries: int = Field(5, ge=0)  # per call, by the client (429/5xx/timeouts, with backoff)
+    price_in_per_mtok: float = Field(0.0, ge=0)  # dollars per million prompt tokens (0: local)
+    price_out_per_mtok: float = Field(0.0, ge=0)
 
 
 class PairingSpec(_Strict):

@@ -73,7 +73,7 @@ def run_sync(coro: Coroutine) -> Any:
 
 class _Progress:
     def __init__(self, total: int, desc: str):
-        self.bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True)
+        self.bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True, mininterval=2.0)
         self.tokens = 0
         self.t0 = time.monotonic()
 
@@ -89,23 +89,47 @@ class _Progress:
 
 def complete(open_endpoint, requests: list[Request], sampling: dict, cache: RecordCache,
              model_id: str, concurrency: int = 8, desc: str = "generate", timeout: float = 600.0,
-             max_retries: int = 5) -> list[dict]:
+             max_retries: int = 5, max_restarts: int = 2, allow_missing: bool = False) -> list[dict | None]:
     """Completions for `requests` from a served model; cached records are reused, new ones stored at once.
 
     `open_endpoint()` returns a context manager yielding an `Endpoint`; it is entered only
-    when something is missing from the cache, so a warm rerun starts no server at all.
+    when something is missing from the cache, so a warm rerun starts no server at all. If the
+    server dies mid-run (connection errors after the client's retries), it is restarted up to
+    `max_restarts` times and only the missing items are asked again. Items that still fail
+    (e.g. 429/5xx past every retry) raise, or with `allow_missing` come back as None: they are
+    not cached, so a rerun asks only for them.
     """
+    if not requests:
+        raise ValueError(f"{desc}: no prompts to complete (empty request list)")
     keys = [request_key(model_id, r, sampling) for r in requests]
     have = cache.get_many(keys)
-    todo = [(k, r) for k, r in zip(keys, requests) if k not in have]
-    if todo:
-        with open_endpoint() as ep:
-            run_sync(_complete_async(ep, todo, sampling, cache, model_id, concurrency, desc, timeout, max_retries))
+    for restart in range(max_restarts + 1):
+        todo = [(k, r) for k, r in zip(keys, requests) if k not in have]
+        if not todo:
+            break
+        try:
+            with open_endpoint() as ep:
+                run_sync(_complete_async(ep, todo, sampling, cache, model_id, concurrency, desc, timeout,
+                                         max_retries))
+        except ServerLost as e:
+            # the server died or stopped answering: what arrived is cached; restart and do the rest
+            done = len(todo) - e.failed
+            print(f"[{desc}] server lost after {done} of {len(todo)} items ({e.reason}); "
+                  f"restart {restart + 1} of {max_restarts}", flush=True)
         have = cache.get_many(keys)
     missing = [k for k in keys if k not in have]
-    if missing:
-        raise RuntimeError(f"{len(missing)} completions missing after the run (see the server log)")
-    return [have[k] for k in keys]
+    if missing and not allow_missing:
+        raise RuntimeError(f"{desc}: {len(missing)} completions missing after {max_restarts} restarts "
+                           "(see the server log in the stage folder); rerun to continue — nothing done is lost")
+    return [have.get(k) for k in keys]
+
+
+class ServerLost(RuntimeError):
+    """Requests failed because the endpoint could not be reached (after the client's own retries)."""
+
+    def __init__(self, failed: int, reason: str):
+        super().__init__(f"{failed} requests failed: {reason}")
+        self.failed, self.reason = failed, reason
 
 
 async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency, desc, timeout, max_retries):
@@ -139,11 +163,29 @@ async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency
             cache.put(key, rec, kind=model_id)
             progress.update(rec["completion_tokens"] or 0)
 
+    from openai import APIConnectionError, APIStatusError, APITimeoutError
+
     try:
-        await asyncio.gather(*(one(k, r) for k, r in todo))
+        results = await asyncio.gather(*(one(k, r) for k, r in todo), return_exceptions=True)
     finally:
         progress.close()
         await client.close()
+    errors = [e for e in results if isinstance(e, BaseException)]
+    transient = (APIConnectionError, APITimeoutError)
+    lost = [e for e in errors if isinstance(e, transient)
+            or (isinstance(e, APIStatusError) and (e.status_code == 429 or e.status_code >= 500))]
+    from openai import AuthenticationError, PermissionDeniedError
+
+    denied = [e for e in errors if isinstance(e, (AuthenticationError, PermissionDeniedError))]
+    if denied:
+        raise PermissionError(
+            f"the endpoint {endpoint.base_url} refused the API key (HTTP {denied[0].status_code}). "
+            "Set a valid key in the environment (OPENAI_API_KEY or DELTA_LAB_OPENAI_API_KEY) for this "
+            "endpoint; keys are never read from profiles.") from None
+    if lost:
+        raise ServerLost(len(lost), f"{type(lost[0]).__name__}: {lost[0]}")
+    if errors:
+        raise errors[0]
 
 
 # ---------------------------------------------------------------- in-process engine (trained policies)

@@ -43,9 +43,15 @@ def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame,
             reqs = [_request(tid, q, text, s, attempt) for tid, q, text, s in pending]
             recs = complete(lambda: endpoint(j.backend, j.model, server=j.server, log_dir=log_dir), reqs,
                             sampling, cache, model_id, concurrency=j.concurrency,
-                            desc=f"judge {j.model} (attempt {attempt + 1})")
+                            desc=f"judge {j.model} (attempt {attempt + 1})", timeout=j.request_timeout_s,
+                            max_retries=j.max_retries, allow_missing=True)
             retry = []
             for (tid, q, text, s), r in zip(pending, recs):
+                if r is None:  # the endpoint never answered (after retries and restarts): not cached
+                    rows.append({"trace_id": tid, "judge": j.model, "sample": s, "attempt": attempt,
+                                 "status": "failed", "error": "no answer from the endpoint after retries",
+                                 "raw": None, "prompt_tokens": 0, "completion_tokens": 0})
+                    continue
                 try:
                     scores, error = parse_scores(r["text"]), None
                 except ValueError as e:
@@ -70,22 +76,61 @@ def aggregate(judgments: pd.DataFrame) -> pd.DataFrame:
     return agg.reset_index()
 
 
+def verifier_scores(traces: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
+    """The programmatic verifier's five scores for every trace (problems carry their true steps)."""
+    from .verify import verify
+
+    by_id = problems.set_index("id")
+    rows = []
+    for t in traces.itertuples():
+        p = by_id.loc[t.item_id]
+        v = verify(t.text, p["question"], p["answer"], [s["result"] for s in p["steps"]])
+        rows.append({"trace_id": t.trace_id, **v})
+    return pd.DataFrame(rows)
+
+
+def agreement(scores: pd.DataFrame, verifier: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Spearman correlation between judge means and verifier scores per dimension, with a bootstrap 95 % CI."""
+    import numpy as np
+
+    j = scores.merge(verifier, on="trace_id", suffixes=("", "_verifier"))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in DIMENSION_NAMES:
+        a, b = j[f"{d}_mean"], j[d]
+        rho = a.corr(b, method="spearman") if a.nunique() > 1 and b.nunique() > 1 else float("nan")
+        boots = []
+        for _ in range(n_boot):
+            idx = rng.integers(0, len(j), len(j))
+            x, y = a.iloc[idx].reset_index(drop=True), b.iloc[idx].reset_index(drop=True)
+            if x.nunique() > 1 and y.nunique() > 1:
+                boots.append(x.corr(y, method="spearman"))
+        lo, hi = (np.quantile(boots, [0.025, 0.975]) if boots else (float("nan"), float("nan")))
+        rows.append({"dimension": d, "spearman": rho, "ci_low": float(lo), "ci_high": float(hi), "n": len(j)})
+    return pd.DataFrame(rows)
+
+
 def run(profile: Profile) -> tuple[pd.DataFrame, pd.DataFrame]:
     gen = profile.run_dir() / "01_generate"
     traces, problems = read_table(gen / "traces.jsonl"), read_table(gen / "problems.jsonl")
     out = stage_dir(profile, STAGE)
     judgments = judge_traces(profile, traces, problems, out)
     scores = aggregate(judgments)
+    verifier = verifier_scores(traces, problems)
     write_table(judgments, out / "judgments.jsonl")
     write_table(scores, out / "scores.jsonl")
-    write_manifest(profile, STAGE, [out / "judgments.jsonl", out / "scores.jsonl"], rubric=RUBRIC_HASH)
+    write_table(verifier, out / "verifier.jsonl")
+    write_manifest(profile, STAGE, [out / "judgments.jsonl", out / "scores.jsonl", out / "verifier.jsonl"],
+                   rubric=RUBRIC_HASH)
     return judgments, scores
 
 
-def failure_summary(judgments: pd.DataFrame) -> dict:
+def failure_summary(judgments: pd.DataFrame, judge_spec=None) -> dict:
+    """Calls, parse failures, samples failed after every retry, tokens and (if priced) dollars."""
     final = judgments[judgments["status"] != "retried"]
-    return {"judge_calls": len(judgments), "parse_failures": int((judgments["status"] != "ok").sum()),
+    tin, tout = int(judgments["prompt_tokens"].fillna(0).sum()), int(judgments["completion_tokens"].fillna(0).sum())
+    cost = (tin * judge_spec.price_in_per_mtok + tout * judge_spec.price_out_per_mtok) / 1e6 if judge_spec else 0.0
+    return {"cost_usd": round(cost, 4), "judge_calls": len(judgments), "parse_failures": int((judgments["status"] != "ok").sum()),
             "parse_failure_rate": float((judgments["status"] != "ok").mean()) if len(judgments) else 0.0,
             "samples_failed_after_retries": int((final["status"] == "failed").sum()),
-            "prompt_tokens": int(judgments["prompt_tokens"].fillna(0).sum()),
-            "completion_tokens": int(judgments["completion_tokens"].fillna(0).sum())}
+            "prompt_tokens": tin, "completion_tokens": tout}

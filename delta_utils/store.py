@@ -130,6 +130,14 @@ class RecordCache:
                     out[k] = json.loads(r)
         return out
 
+    def items(self, kind: str | None = None) -> dict[str, dict]:
+        """All records (of one kind, if given), by key."""
+        q, args = "SELECT key, record FROM records", ()
+        if kind is not None:
+            q, args = q + " WHERE kind=?", (kind,)
+        with self._lock:
+            return {k: json.loads(r) for k, r in self._db.execute(q, args)}
+
     def put(self, key: str, record: dict, kind: str = "") -> None:
         text = stable_json(record)
         with self._lock:

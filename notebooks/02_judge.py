@@ -8,8 +8,8 @@
 # its hash is part of every cache key.
 #
 # **Reads:** `01_generate/traces.jsonl`, `problems.jsonl`. **Writes:** `runs/<profile>/02_judge/`
-# `judgments.jsonl` (every judge reply, raw text kept, parse status) and `scores.jsonl` (per-trace
-# mean and spread). A reply that does not parse is retried, then marked failed — never scored.
+# `judgments.jsonl` (every judge reply, raw text kept, parse status), `scores.jsonl` (per-trace
+# mean and spread) and `verifier.jsonl` (the programmatic verifier's scores for the same traces). A reply that does not parse is retried, then marked failed — never scored.
 #
 # **Judge.** The embedded default uses a local packaged model through the same llama.cpp server
 # and OpenAI client as generation, with JSON-schema constrained output; at paper scale, any
@@ -28,7 +28,7 @@ from delta_utils.stages import read_table
 
 prof = load_profile(profile)
 judgments, scores = judge.run(prof)
-summary = judge.failure_summary(judgments)
+summary = judge.failure_summary(judgments, prof.judge)
 summary
 
 # %%
@@ -50,8 +50,29 @@ fig.tight_layout()
 # **Figure.** Mean judged score per dimension and generator. If the judge tracks quality, stronger
 # generators score higher on every dimension; flat bars mean the judge cannot tell them apart.
 
+# %% [markdown]
+# **Judge vs verifier.** On procedural problems the true intermediate results are known, so a
+# programmatic verifier (`delta_utils/verify.py`) scores the same five dimensions mechanically.
+# Spearman's rho between the judge's mean and the verifier's score, per dimension, with a
+# bootstrap 95 % CI: near 0 means the judge's scores on that dimension carry little of what the
+# verifier measures.
+
+# %%
+verifier = read_table(prof.run_dir() / "02_judge/verifier.jsonl")
+agree = judge.agreement(scores, verifier)
+fig, ax = plt.subplots(figsize=(7, 3))
+ax.errorbar(agree["dimension"], agree["spearman"], yerr=[agree["spearman"] - agree["ci_low"],
+            agree["ci_high"] - agree["spearman"]], fmt="o", capsize=4)
+ax.axhline(0, color="grey", lw=0.8)
+ax.set(ylim=(-1, 1), ylabel="Spearman rho", title="judge vs programmatic verifier")
+ax.tick_params(axis="x", rotation=15)
+fig.tight_layout()
+agree
+
 # %%
 by_correct = scored.groupby("correct")["aggregate_mean"].mean()
 print(f"Takeaway: {len(scores)} traces judged in {summary['judge_calls']} calls, parse-failure rate "
       f"{summary['parse_failure_rate']:.1%}. Correct traces average {by_correct.get(True, float('nan')):.2f} "
-      f"on the aggregate, incorrect ones {by_correct.get(False, float('nan')):.2f}.")
+      f"on the aggregate, incorrect ones {by_correct.get(False, float('nan')):.2f}. Best judge-verifier "
+      f"agreement: {agree.loc[agree.spearman.idxmax(), 'dimension'] if agree.spearman.notna().any() else 'n/a'} "
+      f"(rho {agree.spearman.max():.2f}).")

@@ -1,0 +1,130 @@
+"""A programmatic process verifier: the five judge dimensions, computed instead of judged.
+
+For a problem whose ground truth is known (the procedural tasks carry their steps; GSM8K
+solutions carry ``<<a*b=c>>`` calculator annotations), a trace is checked mechanically:
+
+- **numerical_precision**: share of the arithmetic expressions ``a op b = c`` written in the
+  trace whose result is right.
+- **factuality**: share of the numbers given in the problem that the trace uses.
+- **step_coherence**: share of the trace's expressions whose operands were available at that
+  point: given in the problem, or produced by an earlier expression of the trace.
+- **strategy_coherence**: half the share of the ground-truth intermediate results that appear in
+  the trace, half whether the final answer is right.
+- **signal_to_noise**: share of the trace's non-empty lines that carry a relevant quantity (a
+  given number, an expression, or a ground-truth result).
+
+Each share s in [0, 1] maps to the judge's scale as 1 + 4 s. A trace with no written arithmetic
+gets the neutral 3 on numerical precision (nothing to check) and 1 on step coherence (no steps).
+"""
+from __future__ import annotations
+
+import re
+
+from .tasks import extract_answer
+
+_NUM = r"-?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
+_UNUM = r"(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
+_OP = r"(?:\+|-|−|\*|×|x|X|/|÷|\\times|\\cdot|\\div)"
+_TERM = rf"\(*\s*\$?{_UNUM}\s*\)*"
+# a chain of terms joined by operators, then "= result": 16 - 3 - 4 = 9, (3 + 5) * 2 = 16, 9 * $2 = $18
+EXPR = re.compile(rf"({_TERM}(?:\s*{_OP}\s*{_TERM})+)\s*=\s*\$?\s*({_NUM})")
+GSM8K_CALC = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
+_OPS = [("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("÷", "/"), ("−", "-"), ("x", "*"),
+        ("X", "*"), ("$", "")]
+DIMENSIONS = ["factuality", "strategy_coherence", "step_coherence", "numerical_precision", "signal_to_noise"]
+
+
+def _num(s: str) -> float:
+    return float(s.replace(",", "").replace("$", ""))
+
+
+def numbers(text: str) -> list[float]:
+    return [_num(x) for x in re.findall(_NUM, text)]
+
+
+def _safe_eval(expr: str) -> float | None:
+    """Evaluate + - * / and parentheses on numbers only."""
+    import ast
+
+    def ev(n):
+        if isinstance(n, ast.Expression):
+            return ev(n.body)
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
+            return float(n.value)
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return -ev(n.operand)
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            a, b = ev(n.left), ev(n.right)
+            if isinstance(n.op, ast.Add):
+                return a + b
+            if isinstance(n.op, ast.Sub):
+                return a - b
+            if isinstance(n.op, ast.Mult):
+                return a * b
+            return a / b
+        raise ValueError("not arithmetic")
+
+    for old, new in _OPS:
+        expr = expr.replace(old, new)
+    expr = expr.strip()
+    while expr.startswith("(") and expr.count("(") > expr.count(")"):  # a parenthesis of the prose
+        expr = expr[1:].strip()
+    while expr.endswith(")") and expr.count(")") > expr.count("("):
+        expr = expr[:-1].strip()
+    try:
+        return ev(ast.parse(expr.replace(",", ""), mode="eval"))
+    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
+        return None
+
+
+def expressions(text: str) -> list[tuple[list[float], float | None, float]]:
+    """Arithmetic expressions `lhs = c` written in a trace, in order: (operands, value of lhs, stated c)."""
+    out = []
+    for lhs, c in EXPR.findall(text):
+        out.append(([_num(x) for x in re.findall(_UNUM, lhs.replace("$", ""))], _safe_eval(lhs), _num(c)))
+    return out
+
+
+def _close(x: float | None, y: float, atol: float = 1e-6) -> bool:
+    return x is not None and abs(x - y) <= atol + 1e-9 * abs(y)
+
+
+def gsm8k_steps(solution: str) -> list[dict]:
+    """Ground-truth steps from GSM8K's calculator annotations, e.g. ``<<48/2=24>>``."""
+    steps = []
+    for lhs, rhs in GSM8K_CALC.findall(solution):
+        try:
+            steps.append({"expr": lhs.strip(), "result": _num(rhs.strip())})
+        except ValueError:
+            continue
+    return steps
+
+
+def verify(trace: str, question: str, answer: float, step_results: list[float]) -> dict:
+    """Scores on the judge's 1-5 scale plus the raw checks behind them."""
+    exprs = expressions(trace)
+    given = set(numbers(question))
+    used = set(numbers(trace))
+    correct = [_close(value, c, atol=0.006) for _, value, c in exprs]  # results rounded to cents pass
+    available = set(given)
+    coherent = []
+    for operands, _, c in exprs:
+        coherent.append(all(x in available for x in operands))
+        available.add(c)
+    pred = extract_answer(trace)
+    answer_ok = pred is not None and _close(pred, float(answer))
+    results_found = [any(_close(u, r) for u in used) for r in step_results]
+    relevant = given | {c for *_, c in exprs} | set(step_results)
+    lines = [ln for ln in trace.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if EXPR.search(ln) or any(n in relevant for n in numbers(ln))]
+    shares = {
+        "numerical_precision": sum(correct) / len(correct) if exprs else 0.5,
+        "factuality": len(given & used) / len(given) if given else 1.0,
+        "step_coherence": sum(coherent) / len(coherent) if exprs else 0.0,
+        "strategy_coherence": 0.5 * (sum(results_found) / len(results_found) if results_found else float(answer_ok))
+        + 0.5 * float(answer_ok),
+        "signal_to_noise": len(useful) / len(lines) if lines else 0.0,
+    }
+    scores = {d: round(1 + 4 * shares[d], 3) for d in DIMENSIONS}
+    return {**scores, "n_expressions": len(exprs), "n_wrong_expressions": len(exprs) - sum(correct),
+            "answer_correct": answer_ok}

@@ -1,0 +1,65 @@
+"""The programmatic verifier on hand-made traces and on real GSM8K reference solutions."""
+import json
+import re
+
+import pytest
+
+from delta_utils.tasks import make_problems
+from delta_utils.verify import expressions, gsm8k_steps, verify
+
+from conftest import SHARED
+
+
+def test_expressions_chains_and_symbols():
+    ex = expressions("16 - 3 - 4 = 9, then (3+5)*2 = 16; 9 * $2 = $18 and 3 x 4 = 12, 10 ÷ 4 = 2.5")
+    assert [(ops, v, c) for ops, v, c in ex] == [([16, 3, 4], 9, 9), ([3, 5, 2], 16, 16), ([9, 2], 18, 18),
+                                                  ([3, 4], 12, 12), ([10, 4], 2.5, 2.5)]
+
+
+def _trace(p, wrong_step=None):
+    lines = [f"Start with {p.steps[0].a}."]
+    for i, s in enumerate(p.steps):
+        sym = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[s.op]
+        res = s.result + (7 if i == wrong_step else 0)
+        lines.append(f"{s.a} {sym} {s.b} = {res}")
+    lines.append(f"The answer is {p.answer}.")
+    return "\n".join(lines)
+
+
+def test_correct_trace_scores_high_and_errors_are_caught():
+    for p in make_problems("arithmetic", 30, seed=4, min_steps=2, max_steps=3):
+        results = [s.result for s in p.steps]
+        good = verify(_trace(p), p.question, p.answer, results)
+        assert good["numerical_precision"] == 5 and good["factuality"] == 5 and good["answer_correct"]
+        assert good["step_coherence"] == 5
+        bad = verify(_trace(p, wrong_step=0), p.question, p.answer, results)
+        assert bad["numerical_precision"] < 5 and bad["n_wrong_expressions"] >= 1
+        noise = verify("I like turtles.\nSo many turtles.\n" + _trace(p), p.question, p.answer, results)
+        assert noise["signal_to_noise"] < good["signal_to_noise"]
+        empty = verify("I don't know.", p.question, p.answer, results)
+        assert empty["strategy_coherence"] == 1 and empty["factuality"] < 5
+
+
+@pytest.mark.skipif(not (SHARED / "data/gsm8k/test.jsonl").is_file(), reason="../shared is absent")
+def test_gsm8k_reference_solutions():
+    rows = [json.loads(x) for x in (SHARED / "data/gsm8k/test.jsonl").read_text().splitlines()]
+    high = checked = perturbed_caught = with_calc = 0
+    for r in rows:
+        sol = r["answer"]
+        ans = float(sol.split("####")[-1].strip().replace(",", ""))
+        steps = gsm8k_steps(sol)
+        text = re.sub(r"<<([^<>=]+)=([^<>]+)>>", lambda m: f" ({m.group(1)} = {m.group(2)}) ", sol)
+        text = text.replace("####", "The answer is")
+        v = verify(text, r["question"], ans, [s["result"] for s in steps])
+        if v["n_expressions"]:  # prose-only solutions have nothing to check
+            checked += 1
+            high += v["numerical_precision"] >= 4
+        if steps and re.search(r"[-+*/]", steps[0]["expr"]):  # an annotation with an operation to check
+            with_calc += 1
+            first = steps[0]
+            wrong = text.replace(f"{first['expr']} = {sol.split('<<')[1].split('=')[1].split('>>')[0]}",
+                                 f"{first['expr']} = {first['result'] + 13:g}", 1)
+            w = verify(wrong, r["question"], ans, [s["result"] for s in steps])
+            perturbed_caught += w["n_wrong_expressions"] > v["n_wrong_expressions"]
+    assert checked / len(rows) >= 0.95 and high / checked >= 0.95
+    assert perturbed_caught / with_calc >= 0.97
