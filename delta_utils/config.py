@@ -77,7 +77,8 @@ class GenerationSpec(_Strict):
 
 
 class JudgeSpec(_Strict):
-    backend: Literal["llamacpp", "vllm", "openai"] = "llamacpp"
+    # openai_batch: the OpenAI Batch API (half price, hours of latency), resumable by batch id
+    backend: Literal["llamacpp", "vllm", "openai", "openai_batch"] = "llamacpp"
     model: str
     samples: PositiveInt = 1  # k judge samples per trace (the paper: 5)
     temperature: float = Field(0.6, ge=0)
@@ -88,6 +89,7 @@ class JudgeSpec(_Strict):
     max_retries: int = Field(5, ge=0)  # per call, by the client (429/5xx/timeouts, with backoff)
     price_in_per_mtok: float = Field(0.0, ge=0)  # dollars per million prompt tokens (0: local)
     price_out_per_mtok: float = Field(0.0, ge=0)
+    batch_poll_s: float = Field(30.0, gt=0)
 
 
 class PairingSpec(_Strict):

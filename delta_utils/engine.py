@@ -271,7 +271,7 @@ def endpoint(backend: str, model_name: str, *, server, log_dir: Path) -> Iterato
     elif backend == "vllm":
         with vllm_server(spec.hub_id, log_dir=log_dir) as url:
             yield Endpoint(url, spec.hub_id)
-    elif backend == "openai":
+    elif backend in ("openai", "openai_batch"):
         base = os.environ.get("DELTA_LAB_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
         key = os.environ.get("DELTA_LAB_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
         if not base or not key:

@@ -41,10 +41,17 @@ def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame,
             if not pending:
                 break
             reqs = [_request(tid, q, text, s, attempt) for tid, q, text, s in pending]
-            recs = complete(lambda: endpoint(j.backend, j.model, server=j.server, log_dir=log_dir), reqs,
-                            sampling, cache, model_id, concurrency=j.concurrency,
-                            desc=f"judge {j.model} (attempt {attempt + 1})", timeout=j.request_timeout_s,
-                            max_retries=j.max_retries, allow_missing=True)
+            if j.backend == "openai_batch":
+                from .batch import complete_batch
+
+                with endpoint(j.backend, j.model, server=j.server, log_dir=log_dir) as ep:
+                    recs = complete_batch(ep, reqs, sampling, cache, model_id, state_dir=log_dir,
+                                          poll_s=j.batch_poll_s, desc=f"judge batch (attempt {attempt + 1})")
+            else:
+                recs = complete(lambda: endpoint(j.backend, j.model, server=j.server, log_dir=log_dir), reqs,
+                                sampling, cache, model_id, concurrency=j.concurrency,
+                                desc=f"judge {j.model} (attempt {attempt + 1})", timeout=j.request_timeout_s,
+                                max_retries=j.max_retries, allow_missing=True)
             retry = []
             for (tid, q, text, s), r in zip(pending, recs):
                 if r is None:  # the endpoint never answered (after retries and restarts): not cached
@@ -74,6 +81,22 @@ def aggregate(judgments: pd.DataFrame) -> pd.DataFrame:
     agg["n_ok"] = ok.groupby("trace_id").size()
     agg["aggregate_mean"] = agg[[f"{d}_mean" for d in DIMENSION_NAMES]].mean(axis=1)
     return agg.reset_index()
+
+
+def self_consistency(judgments: pd.DataFrame) -> pd.DataFrame:
+    """Per dimension: mean within-trace standard deviation across the k judge samples, and the share
+    of traces on which all k samples gave the same score (NaN when k = 1)."""
+    ok = judgments[judgments["status"] == "ok"]
+    multi = ok.groupby("trace_id").filter(lambda g: len(g) > 1)
+    rows = []
+    for d in DIMENSION_NAMES:
+        if multi.empty:
+            rows.append({"dimension": d, "mean_sd": float("nan"), "all_agree": float("nan"), "traces": 0})
+            continue
+        g = multi.groupby("trace_id")[d]
+        rows.append({"dimension": d, "mean_sd": float(g.std().mean()), "all_agree": float((g.nunique() == 1).mean()),
+                     "traces": int(g.ngroups)})
+    return pd.DataFrame(rows)
 
 
 def verifier_scores(traces: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:

@@ -51,6 +51,15 @@ fig.tight_layout()
 # generators score higher on every dimension; flat bars mean the judge cannot tell them apart.
 
 # %% [markdown]
+# **Self-consistency.** With k > 1 judge samples per trace: the mean within-trace standard
+# deviation per dimension, and the share of traces on which all k samples agree. A noisy judge
+# needs more samples (the paper uses 5).
+
+# %%
+print(f"k = {prof.judge.samples} judge samples per trace")
+judge.self_consistency(judgments)
+
+# %% [markdown]
 # **Judge vs verifier.** On procedural problems the true intermediate results are known, so a
 # programmatic verifier (`delta_utils/verify.py`) scores the same five dimensions mechanically.
 # Spearman's rho between the judge's mean and the verifier's score, per dimension, with a

@@ -3,6 +3,9 @@ from pathlib import Path
 
 import pytest
 
+# progress bars off in tests (tqdm reads this when it is imported)
+os.environ.setdefault("TQDM_DISABLE", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
@@ -13,8 +16,3 @@ def runs_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("DELTA_LAB_FIGURES", str(tmp_path / "figures"))
     return tmp_path
-
-
-@pytest.fixture(autouse=True)
-def _quiet(monkeypatch):
-    monkeypatch.setenv("TQDM_DISABLE", os.environ.get("TQDM_DISABLE", "1"))
