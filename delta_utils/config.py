@@ -44,21 +44,57 @@ class ServerSpec(_Strict):
 
 
 class TaskSpec(_Strict):
-    family: Literal["arithmetic"] = "arithmetic"
-    n: PositiveInt
+    """A set of problems: procedural (family + n + seed) or a real benchmark (by name, hub or local path)."""
+
+    family: Literal["arithmetic", "stem", "code_output", "benchmark"] = "arithmetic"
+    n: PositiveInt | None = None  # procedural: how many; benchmark: a seeded subset (None: all)
     seed: int = 0
     min_steps: PositiveInt = 1
     max_steps: PositiveInt = 3
+    ops: list[Literal["add", "sub", "mul", "div"]] = Field(["add", "sub", "mul", "div"], min_length=1)  # arithmetic
+    max_operand: int = Field(25, ge=2)  # arithmetic: largest start value offset and added amount
+    benchmark: str | None = None  # with family: benchmark, e.g. gsm8k, math500, humaneval
+    path: str | None = None  # a local JSONL/Parquet copy of the benchmark (offline)
 
     @model_validator(mode="after")
-    def _steps(self):
+    def _check(self):
         if self.min_steps > self.max_steps:
             raise ValueError("min_steps must be <= max_steps")
+        if self.family == "benchmark":
+            from .benchmarks import BENCHMARKS
+
+            known = sorted(BENCHMARKS) + ["humaneval"]
+            if self.benchmark not in known:
+                raise ValueError(f"benchmark: {self.benchmark!r} is not one of {known}")
+            if self.path is not None and not _resolve(self.path).is_file():
+                raise ValueError(f"path: no file at {_resolve(self.path)}")
+        elif self.n is None:
+            raise ValueError(f"n: a procedural family ({self.family}) needs the number of problems")
+        elif self.benchmark or self.path:
+            raise ValueError("benchmark/path are for family: benchmark")
         return self
+
+
+def _resolve(path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (REPO_ROOT / p)
 
 
 class EvalSetSpec(TaskSpec):
     name: str
+    domain: Literal["in", "out"] | None = None  # default: arithmetic/math in, STEM/code out
+    samples: PositiveInt = 1  # k samples per item: avg@k (sampled at `temperature`)
+    temperature: float = Field(0.6, ge=0)  # used when samples > 1
+    max_tokens: PositiveInt | None = None  # overrides evaluate.sampling.max_tokens for this set
+
+    def resolved_domain(self) -> str:
+        if self.domain:
+            return self.domain
+        if self.family == "benchmark":
+            from .benchmarks import domain
+
+            return domain(self.benchmark)
+        return "in" if self.family == "arithmetic" else "out"
 
 
 class GenerationSpec(_Strict):

@@ -12,19 +12,31 @@ import json
 import numpy as np
 import pandas as pd
 
-from .config import Profile
+from .config import Profile, Sampling
 from .engine import hf_complete, model_identity
 from .generate import requests_for, sample_models
 from .models import hf_dir
 from .stages import completions_cache, stage_dir, write_manifest, write_table
-from .tasks import Problem, extract_answer, make_problems
+from .checking import check
+from .tasks import Problem, load_tasks
 from .train import resolve_device, run_dir
 
 STAGE = "05_evaluate"
 
 
 def eval_sets(profile: Profile) -> dict[str, list[Problem]]:
-    return {s.name: make_problems(s.family, s.n, s.seed, s.min_steps, s.max_steps) for s in profile.evaluate.sets}
+    return {s.name: load_tasks(s) for s in profile.evaluate.sets}
+
+
+def set_sampling(profile: Profile, spec) -> Sampling:
+    """Greedy by default; k samples at the set's temperature for avg@k; the set's own max tokens."""
+    base = profile.evaluate.sampling
+    upd = {"n": spec.samples}
+    if spec.samples > 1:
+        upd["temperature"] = spec.temperature
+    if spec.max_tokens:
+        upd["max_tokens"] = spec.max_tokens
+    return base.model_copy(update=upd)
 
 
 def checkpoints(profile: Profile) -> dict[str, tuple]:
@@ -46,9 +58,9 @@ def score(recs: list[dict], problems: list[Problem], model: str, eval_set: str) 
     rows = []
     for r in recs:
         p = by_id[r["item_id"]]
-        pred = extract_answer(r["text"])
+        pred, correct = check(p, r["text"])
         rows.append({"model": model, "eval_set": eval_set, "item_id": p.id, "sample": r["sample"],
-                     "pred": pred, "answer": p.answer, "correct": pred is not None and abs(pred - p.answer) < 1e-6,
+                     "pred": pred, "answer": str(p.answer), "correct": correct,
                      "completion_tokens": r["completion_tokens"], "text": r["text"]})
     return pd.DataFrame(rows)
 
@@ -57,24 +69,27 @@ def run(profile: Profile) -> pd.DataFrame:
     ev = profile.evaluate
     out = stage_dir(profile, STAGE)
     sets = eval_sets(profile)
-    sampling = ev.sampling.model_dump()
+    specs = {s.name: s for s in ev.sets}
     device = resolve_device(profile.train.device)
     frames = []
     with completions_cache(profile) as cache:
         for name, (folder, ident, method, pset) in checkpoints(profile).items():
             for set_name, problems in sets.items():
-                recs = hf_complete(folder, requests_for(profile.train.policy, problems), sampling, cache, ident,
-                                   batch_size=ev.batch_size, device=device, desc=f"eval {name} on {set_name}")
+                samp = set_sampling(profile, specs[set_name])
+                recs = hf_complete(folder, requests_for(profile.train.policy, problems, samp.n), samp.model_dump(),
+                                   cache, ident, batch_size=ev.batch_size, device=device,
+                                   desc=f"eval {name} on {set_name}")
                 frames.append(score(recs, problems, name, set_name).assign(kind="policy", method=method,
                                                                            preference_set=pset))
     if ev.generators:
         g = profile.generation
         for set_name, problems in sets.items():
-            df = sample_models(profile, g.generators, problems, ev.sampling, g.backend, g.server, g.concurrency,
-                               out, desc=f"eval on {set_name}")
+            df = sample_models(profile, g.generators, problems, set_sampling(profile, specs[set_name]), g.backend,
+                               g.server, g.concurrency, out, desc=f"eval on {set_name}")
             frames.append(df.drop(columns=["trace_id", "wall_s", "finish_reason"]).assign(
                 eval_set=set_name, kind="generator", method=None, preference_set=None))
     records = pd.concat(frames, ignore_index=True)
+    records["domain"] = records["eval_set"].map({n: specs[n].resolved_domain() for n in specs})
     summary = summarize(records)
     write_table(records, out / "records.jsonl")
     write_table(summary, out / "summary.jsonl")
@@ -106,9 +121,11 @@ def paired_bootstrap(a: pd.Series, b: pd.Series, n_boot: int = 2000, seed: int =
 def summarize(records: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (model, kind, eval_set), g in records.groupby(["model", "kind", "eval_set"], sort=False):
-        per_item = g.groupby("item_id")["correct"].mean()
+        per_item = g.groupby("item_id")["correct"].mean()  # avg@k when k samples per item
         lo, hi = bootstrap_ci(per_item.to_numpy())
-        rows.append({"model": model, "kind": kind, "eval_set": eval_set, "method": g["method"].iloc[0],
+        rows.append({"model": model, "kind": kind, "eval_set": eval_set, "domain": g["domain"].iloc[0]
+                     if "domain" in g else None, "samples": int(g.groupby("item_id").size().max()),
+                     "method": g["method"].iloc[0],
                      "preference_set": g["preference_set"].iloc[0], "n_items": len(per_item),
                      "accuracy": float(per_item.mean()), "ci_low": lo, "ci_high": hi,
                      "mean_tokens": float(g["completion_tokens"].mean())})

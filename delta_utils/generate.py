@@ -12,14 +12,14 @@ from .config import Profile
 from .engine import Request, complete, endpoint, model_identity
 from .models import get_spec
 from .stages import completions_cache, stage_dir, write_manifest, write_table
-from .tasks import FEWSHOT_STOP, Problem, chat_prompt, extract_answer, fewshot_prompt, make_problems
+from .checking import check
+from .tasks import FEWSHOT_STOP, Problem, chat_prompt, fewshot_prompt, load_tasks
 
 STAGE = "01_generate"
 
 
 def train_problems(profile: Profile) -> list[Problem]:
-    t = profile.train_prompts
-    return make_problems(t.family, t.n, t.seed, t.min_steps, t.max_steps)
+    return load_tasks(profile.train_prompts)
 
 
 def requests_for(model_name: str, problems: list[Problem], n_samples: int = 1) -> list[Request]:
@@ -50,10 +50,9 @@ def sample_models(profile: Profile, models: list[str], problems: list[Problem], 
                             model_identity(m, backend), concurrency=concurrency, desc=f"{desc} {m}")
             for r in recs:
                 p = by_id[r["item_id"]]
-                pred = extract_answer(r["text"])
+                pred, correct = check(p, r["text"])
                 rows.append({"trace_id": r["key"], "model": m, "item_id": p.id, "sample": r["sample"],
-                             "text": r["text"], "pred": pred, "answer": p.answer,
-                             "correct": pred is not None and abs(pred - p.answer) < 1e-6,
+                             "text": r["text"], "pred": pred, "answer": str(p.answer), "correct": correct,
                              "completion_tokens": r["completion_tokens"], "wall_s": r["wall_s"],
                              "finish_reason": r["finish_reason"]})
     return pd.DataFrame(rows)

@@ -1,14 +1,16 @@
-"""Procedural, verifiable math word problems, and answer extraction.
+"""Procedural, verifiable problems, and answer extraction.
 
-Each item carries its answer and its ground-truth steps (operation, operands,
-result), so later stages can check a trace step by step. Items are a pure
-function of (family, seed, index): the same profile always gives the same data,
-and train and test sets drawn from different seeds never share a problem.
+Families: ``arithmetic`` (grade-school word problems, in-domain), ``stem`` (units, rates,
+kinematics, chemistry, probability; out-of-domain, numeric or multiple choice) and
+``code_output`` (predict what a short generated Python program prints; out-of-domain code,
+answers verified by running the program in the sandbox). Each item carries its answer and,
+where it has them, its ground-truth steps (operation, operands, result), so later stages can
+check a trace step by step. Items are a pure function of (family, seed, index): the same profile
+always gives the same data, and sets drawn from different seeds never share a problem.
 """
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import asdict, dataclass, field
 
 NAMES = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas",
@@ -16,7 +18,7 @@ NAMES = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines"
 ITEMS = [("apple", "apples"), ("marble", "marbles"), ("sticker", "stickers"), ("book", "books"),
          ("pencil", "pencils"), ("shell", "shells"), ("coin", "coins"), ("card", "cards"),
          ("cookie", "cookies"), ("stamp", "stamps")]
-CONTAINERS = ["box", "bag", "jar", "basket", "shelf"]
+CONTAINERS = [("box", "boxes"), ("bag", "bags"), ("jar", "jars"), ("basket", "baskets"), ("shelf", "shelves")]
 
 # step templates: (op, phrase). {n} is the operand, {item} the plural noun, {name} the person.
 _STEP_PHRASES = {
@@ -26,7 +28,7 @@ _STEP_PHRASES = {
             "{name} uses {n} of the {item}."],
     "mul": ["Then the number of {item} {name} has grows {n} times as large.",
             "{name} then gets {n} times as many {item} as before, in total."],
-    "div": ["{name} then shares the {item} equally among {n} {container}es and keeps one {container}'s share.",
+    "div": ["{name} then shares the {item} equally among {n} {containers} and keeps one {container}'s share.",
             "{name} splits the {item} into {n} equal groups and keeps one group."],
 }
 
@@ -48,8 +50,11 @@ class Problem:
     id: str
     family: str
     question: str
-    answer: int
+    answer: int | float | str
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    kind: str = "number"  # number | choice | text (exact output) | code (HumanEval-style tests)
+    choices: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)  # e.g. HumanEval's test and entry point
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -57,20 +62,27 @@ class Problem:
         return d
 
 
-def arithmetic_problem(seed: int, index: int, min_steps: int = 1, max_steps: int = 3) -> Problem:
+ALL_OPS = ("add", "sub", "mul", "div")
+
+
+def arithmetic_problem(seed: int, index: int, min_steps: int = 1, max_steps: int = 3,
+                       ops: tuple[str, ...] = ALL_OPS, max_operand: int = 25) -> Problem:
+    """A word problem of min_steps..max_steps operations drawn from `ops`; start values and added
+    amounts stay within `max_operand` (the difficulty knobs; defaults give the standard set)."""
     rng = random.Random(f"arithmetic/{seed}/{index}")
     name = rng.choice(NAMES)
     item = rng.choice(ITEMS)[1]
-    container = rng.choice(CONTAINERS)
+    container, containers = rng.choice(CONTAINERS)
     n_steps = rng.randint(min_steps, max_steps)
-    value = rng.randint(3, 30)
+    value = rng.randint(3, max(3, min(30, max_operand + 5)))
     text = [f"{name} has {value} {item}."]
     steps: list[Step] = []
     for _ in range(n_steps):
-        ops = ["add"] + (["sub"] if value >= 2 else []) + (["mul"] if value <= 20 else []) + (["div"] if _divisors(value) else [])
-        op = rng.choice(ops)
+        allowed = ["add"] + (["sub"] if value >= 2 else []) + (["mul"] if value <= 20 else []) + \
+            (["div"] if _divisors(value) else [])
+        op = rng.choice([o for o in allowed if o in ops] or ["add"])
         if op == "add":
-            n = rng.randint(2, 25)
+            n = rng.randint(2, max(2, max_operand))
             new = value + n
         elif op == "sub":
             n = rng.randint(1, value - 1)
@@ -81,7 +93,8 @@ def arithmetic_problem(seed: int, index: int, min_steps: int = 1, max_steps: int
         else:
             n = rng.choice(_divisors(value))
             new = value // n
-        text.append(rng.choice(_STEP_PHRASES[op]).format(name=name, n=n, item=item, container=container))
+        text.append(rng.choice(_STEP_PHRASES[op]).format(name=name, n=n, item=item, container=container,
+                                                         containers=containers))
         steps.append(Step(op, value, n, new))
         value = new
     text.append(f"How many {item} does {name} have now?")
@@ -93,19 +106,57 @@ def _divisors(v: int) -> list[int]:
     return [d for d in (2, 3, 4, 5) if v % d == 0 and v // d >= 2]
 
 
-def make_problems(family: str, n: int, seed: int, min_steps: int = 1, max_steps: int = 3) -> list[Problem]:
-    if family != "arithmetic":
-        raise ValueError(f"unknown task family {family!r}; known: arithmetic")
+FAMILIES = ["arithmetic", "stem", "code_output"]
+
+
+def make_problems(family: str, n: int, seed: int, min_steps: int = 1, max_steps: int = 3,
+                  ops: tuple[str, ...] = ALL_OPS, max_operand: int = 25) -> list[Problem]:
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
-    return [arithmetic_problem(seed, i, min_steps, max_steps) for i in range(n)]
+    if family == "arithmetic":
+        return [arithmetic_problem(seed, i, min_steps, max_steps, tuple(ops), max_operand) for i in range(n)]
+    if family == "stem":
+        from .tasks_stem import stem_problem
+
+        return [stem_problem(seed, i) for i in range(n)]
+    if family == "code_output":
+        from .tasks_code import code_output_problems
+
+        return code_output_problems(seed, n)
+    raise ValueError(f"unknown task family {family!r}; known: {', '.join(FAMILIES)}")
+
+
+def load_tasks(spec) -> list[Problem]:
+    """The problems of a `TaskSpec` (procedural or benchmark)."""
+    if spec.family == "benchmark":
+        from .benchmarks import load_benchmark
+        from .config import _resolve
+
+        return load_benchmark(spec.benchmark, _resolve(spec.path) if spec.path else None, spec.n, spec.seed)
+    return make_problems(spec.family, spec.n, spec.seed, spec.min_steps, spec.max_steps, tuple(spec.ops),
+                         spec.max_operand)
 
 
 INSTRUCTION = "Solve the problem step by step, briefly. End with the line 'The answer is N.' where N is a number."
+INSTRUCTIONS = {
+    "number": INSTRUCTION,
+    "choice": "Think step by step, briefly. End with the line 'The answer is X.' where X is the letter of "
+              "the correct option.",
+    "text": "Think step by step, briefly. End with the line 'The answer is X.' where X is exactly what the "
+            "program prints.",
+    "code": "Complete the function. Reply with the whole function in one ```python code block.",
+}
+
+
+def question_text(problem: Problem) -> str:
+    q = problem.question
+    if problem.kind == "choice":
+        q += "\n" + "\n".join(f"{chr(65 + i)}. {c}" for i, c in enumerate(problem.choices))
+    return f"{q}\n{INSTRUCTIONS[problem.kind]}"
 
 
 def chat_prompt(problem: Problem) -> list[dict]:
-    return [{"role": "user", "content": f"{problem.question}\n{INSTRUCTION}"}]
+    return [{"role": "user", "content": question_text(problem)}]
 
 
 _FEWSHOT = [
@@ -124,36 +175,3 @@ def fewshot_prompt(problem: Problem) -> str:
 
 
 FEWSHOT_STOP = ["\nQuestion:", "\n\n"]
-
-_NUM = r"-?\d[\d,]*(?:\.\d+)?"
-_PATTERNS = [
-    re.compile(r"\\boxed\{\s*(" + _NUM + r")\s*\}"),
-    re.compile(r"answer\s*(?:is|:|=)?\s*:?\s*\$?\\?\(?\s*(" + _NUM + r")", re.I),
-    re.compile(r"####\s*(" + _NUM + r")"),
-]
-_THINK = re.compile(r"<think>.*?(</think>|$)", re.S)
-
-
-def extract_answer(text: str) -> float | None:
-    """The final numeric answer of a trace, leniently: \\boxed{N}, 'answer is N', '#### N', else the last number."""
-    if not text:
-        return None
-    text = _THINK.sub("", text)
-    for pat in _PATTERNS:
-        found = pat.findall(text)
-        if found:
-            return _to_num(found[-1])
-    nums = re.findall(_NUM, text)
-    return _to_num(nums[-1]) if nums else None
-
-
-def _to_num(s: str) -> float | None:
-    try:
-        return float(s.replace(",", ""))
-    except ValueError:
-        return None
-
-
-def is_correct(text: str, answer: float) -> bool:
-    pred = extract_answer(text)
-    return pred is not None and abs(pred - float(answer)) < 1e-6

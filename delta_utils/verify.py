@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from .tasks import extract_answer
+from .checking import extract_number
 
 _NUM = r"-?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
 _UNUM = r"(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
@@ -111,7 +111,7 @@ def verify(trace: str, question: str, answer: float, step_results: list[float]) 
     for operands, _, c in exprs:
         coherent.append(all(x in available for x in operands))
         available.add(c)
-    pred = extract_answer(trace)
+    pred = extract_number(trace)
     answer_ok = pred is not None and _close(pred, float(answer))
     results_found = [any(_close(u, r) for u in used) for r in step_results]
     relevant = given | {c for *_, c in exprs} | set(step_results)

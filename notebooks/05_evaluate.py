@@ -2,10 +2,15 @@
 # # 05 · Evaluate: base policy, trained checkpoints and generators
 #
 # **In the study.** Each trained policy is compared with the base policy on held-out problems,
-# item by item, so that differences can be tested with a paired bootstrap. Generators are measured
-# on the same sets when the profile asks (their capability).
+# item by item, so that differences can be tested with a paired bootstrap. The study's central
+# finding lives in the out-of-domain column: in-domain sets are math word problems like the
+# training prompts; out-of-domain sets are STEM problems (units, rates, kinematics, chemistry,
+# probability) and code (predicting a program's output; HumanEval run in the sandbox). Generators
+# are measured on the same sets when the profile asks (their capability). Sets with k samples per
+# item report avg@k.
 #
-# **Reads:** the trained runs, the policy, the profile's eval sets (procedural, disjoint seeds).
+# **Reads:** the trained runs, the policy, the profile's eval sets (procedural with disjoint
+# seeds, or real benchmarks from the hub or a local file).
 # **Writes:** `runs/<profile>/05_evaluate/records.jsonl` (model, item, prediction, correct) and
 # `summary.jsonl` (accuracy with a 95 % bootstrap CI). Answers are cached per (model, item, decoding).
 #
@@ -21,7 +26,15 @@ from delta_utils.config import load_profile
 prof = load_profile(profile)
 records = evaluate.run(prof)
 summary = evaluate.summarize(records)
-summary[["model", "kind", "eval_set", "n_items", "accuracy", "ci_low", "ci_high"]]
+summary[["model", "kind", "eval_set", "domain", "n_items", "samples", "accuracy", "ci_low", "ci_high"]]
+
+# %%
+pol = records[records["kind"] == "policy"]
+by_domain = pol.groupby(["model", "domain"])["correct"].mean().unstack("domain")
+by_domain
+
+# %% [markdown]
+# **Table.** Accuracy per model and domain (items of all sets of a domain pooled).
 
 # %%
 diffs = evaluate.vs_base(records)

@@ -68,3 +68,29 @@ def test_section_hash_tracks_only_its_section(tmp_path):
     b = load_profile(_write(tmp_path, lambda d: d["judge"].update(samples=3)))
     assert a.section_hash("generation") == b.section_hash("generation")
     assert a.section_hash("judge") != b.section_hash("judge")
+
+
+@pytest.mark.parametrize("eval_set, msg", [
+    ({"name": "x", "family": "benchmark", "benchmark": "nope"}, "benchmark"),
+    ({"name": "x", "family": "benchmark", "benchmark": "gsm8k", "path": "no/such/file.jsonl"}, "no file at"),
+    ({"name": "x", "family": "stem"}, "needs the number of problems"),
+    ({"name": "x", "family": "chemistry", "n": 3}, "family"),
+])
+def test_bad_eval_sets(tmp_path, eval_set, msg):
+    with pytest.raises(ProfileError, match=msg):
+        load_profile(_write(tmp_path, lambda d: d["evaluate"].update(sets=[eval_set])))
+
+
+def test_eval_set_domains(tmp_path):
+    sets = [{"name": "a", "family": "arithmetic", "n": 2}, {"name": "s", "family": "stem", "n": 2},
+            {"name": "h", "family": "benchmark", "benchmark": "humaneval"},
+            {"name": "g", "family": "benchmark", "benchmark": "gsm8k"}]
+    p = load_profile(_write(tmp_path, lambda d: d["evaluate"].update(sets=sets)))
+    assert [s.resolved_domain() for s in p.evaluate.sets] == ["in", "out", "out", "in"]
+
+
+def test_hub_benchmark_offline_says_what_to_do():
+    code = "from delta_utils.benchmarks import load_benchmark\nload_benchmark('math500')"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert r.returncode != 0 and "local JSONL/Parquet" in r.stderr

@@ -1,7 +1,8 @@
 """Procedural problems are deterministic, verifiable, and answers are extracted leniently."""
 import pytest
 
-from delta_utils.tasks import extract_answer, is_correct, make_problems
+from delta_utils.checking import check, extract_number
+from delta_utils.tasks import Problem, make_problems
 
 
 def test_same_seed_same_problems():
@@ -40,14 +41,15 @@ def test_steps_chain_to_the_answer(lo, hi):
     ("", None),
     ("no numbers here", None),
 ])
-def test_extract_answer(text, expected):
-    assert extract_answer(text) == expected
+def test_extract_number(text, expected):
+    assert extract_number(text) == expected
 
 
-def test_is_correct():
-    assert is_correct("The answer is 12.", 12)
-    assert not is_correct("The answer is 13.", 12)
-    assert not is_correct("I don't know", 12)
+def test_check_number():
+    p = Problem("x", "arithmetic", "q", 12)
+    assert check(p, "The answer is 12.")[1]
+    assert not check(p, "The answer is 13.")[1]
+    assert not check(p, "I don't know")[1]
 
 
 def test_bad_family():
