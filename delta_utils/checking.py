@@ -42,8 +42,10 @@ def boxed(text: str) -> str | None:
     return None
 
 
-def final_answer_text(text: str) -> str | None:
-    """The trace's final answer as written: \\boxed{}, '#### X', 'The answer is X', else the last number."""
+def final_answer_text(text: str, truncated: bool = False) -> str | None:
+    """The trace's final answer as written: \\boxed{}, '#### X', 'The answer is X', else the last number of
+    its last line. A trace cut off by the length limit with no explicit answer has none (a number in
+    a half-written or looping line is not an answer)."""
     t = strip_thinking(text)
     b = boxed(t)
     if b is not None:
@@ -56,7 +58,10 @@ def final_answer_text(text: str) -> str | None:
         ans = m[-1].strip()
         ans = re.sub(r"^\$+|\$+$|^\\\(|\\\)$", "", ans).strip()
         return ans.rstrip(".").strip() or None
-    nums = re.findall(_NUM, t)
+    if truncated:
+        return None
+    lines = [ln for ln in t.splitlines() if ln.strip()]
+    nums = re.findall(_NUM, lines[-1]) if lines else []
     return nums[-1] if nums else None
 
 
@@ -105,15 +110,21 @@ def extract_number(text: str) -> float | None:
 
 
 def choice_letter(text: str, n_choices: int = 4) -> str | None:
+    """The option the trace commits to: 'answer is X', \\boxed{X}, or a last line that is only a letter.
+    Restated option lines ('D. 500') are not answers."""
     t = strip_thinking(text)
     letters = "".join(chr(65 + i) for i in range(n_choices))
     fa = final_answer_text(t)
-    if fa:
-        m = re.match(rf"\(?([{letters}])\b", fa.strip())
+    explicit = boxed(t) is not None or _ANSWER_IS.search(t) is not None
+    if fa and explicit:
+        m = re.match(rf"\(?([{letters}])(?:\)|\.|:|\s|$)", fa.strip())
+        return m.group(1) if m else None
+    lines = [ln.strip() for ln in t.splitlines() if ln.strip()]
+    if lines:
+        m = re.fullmatch(rf"\(?([{letters}])\)?\.?", lines[-1])
         if m:
             return m.group(1)
-    m = re.findall(rf"(?:^|[\s(])([{letters}])(?:[).:]|\s*$)", t, re.M)
-    return m[-1] if m else None
+    return None
 
 
 def _norm_text(s: str) -> str:
@@ -145,14 +156,15 @@ def run_humaneval(problem: Problem, completion: str) -> bool:
     return run_python(src, limits=Limits(cpu_s=10, wall_s=20)).ok
 
 
-def check(problem: Problem, text: str) -> tuple[str | None, bool]:
-    """(the prediction as read from the trace, whether it is correct)."""
+def check(problem: Problem, text: str, truncated: bool = False) -> tuple[str | None, bool]:
+    """(the prediction as read from the trace, whether it is correct). `truncated`: the trace hit the
+    length limit (finish_reason "length")."""
     if problem.kind == "code":
         return None, run_humaneval(problem, text)
     if problem.kind == "choice":
         pred = choice_letter(text, len(problem.choices) or 4)
         return pred, pred is not None and pred == str(problem.answer).strip().upper()
-    pred = final_answer_text(text)
+    pred = final_answer_text(text, truncated)
     if pred is None:
         return None, False
     if problem.kind == "text":

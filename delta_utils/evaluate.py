@@ -58,7 +58,7 @@ def score(recs: list[dict], problems: list[Problem], model: str, eval_set: str) 
     rows = []
     for r in recs:
         p = by_id[r["item_id"]]
-        pred, correct = check(p, r["text"])
+        pred, correct = check(p, r["text"], r.get("finish_reason") == "length")
         rows.append({"model": model, "eval_set": eval_set, "item_id": p.id, "sample": r["sample"],
                      "pred": pred, "answer": str(p.answer), "correct": correct,
                      "completion_tokens": r["completion_tokens"], "text": r["text"]})

@@ -50,7 +50,7 @@ def sample_models(profile: Profile, models: list[str], problems: list[Problem], 
                             model_identity(m, backend), concurrency=concurrency, desc=f"{desc} {m}")
             for r in recs:
                 p = by_id[r["item_id"]]
-                pred, correct = check(p, r["text"])
+                pred, correct = check(p, r["text"], r.get("finish_reason") == "length")
                 rows.append({"trace_id": r["key"], "model": m, "item_id": p.id, "sample": r["sample"],
                              "text": r["text"], "pred": pred, "answer": str(p.answer), "correct": correct,
                              "completion_tokens": r["completion_tokens"], "wall_s": r["wall_s"],

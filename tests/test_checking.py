@@ -113,3 +113,17 @@ def test_humaneval_runs_in_the_sandbox():
     assert check(p, f"```python\n{good}```")[1]
     assert not check(p, "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```")[1]
     assert not check(p, "```python\nimport os\nos.system('rm -rf /')\n```")[1]
+
+
+def test_agreement_with_hand_labels_on_real_model_solutions():
+    """tests/data/labelled_solutions.jsonl: 120 real SmolLM2-135M-Instruct solutions (llama.cpp, greedy) to
+    procedural arithmetic, STEM and code-output problems, labelled by hand (is the response's final answer
+    right: its explicit answer statement, else the number its last line states; a response cut off with
+    no answer has none). 38 were ones the checker marked correct, 82 a seeded sample of the rest."""
+    path = __import__("pathlib").Path(__file__).parent / "data" / "labelled_solutions.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    agree = 0
+    for r in rows:
+        p = Problem(r["problem_id"], r["family"], r["question"], r["answer"], kind=r["kind"], choices=tuple(r["choices"]))
+        agree += check(p, r["text"], r["finish_reason"] == "length")[1] == r["label"]
+    assert len(rows) == 120 and agree / len(rows) >= 0.99
