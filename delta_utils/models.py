@@ -213,7 +213,6 @@ def _check_sha(name: str, src: GGUFSource, digest: str) -> None:
 
 def hf_dir(name: str) -> Path:
     """A transformers checkpoint converted from the packaged GGUF (dequantized to fp32), cached."""
-    spec = get_spec(name)
     gguf = gguf_path(name)
     target = cache_dir() / "hf" / name
     meta = {"gguf": gguf.name, "size": gguf.stat().st_size}
@@ -235,5 +234,4 @@ def hf_dir(name: str) -> Path:
             model.save_pretrained(tmp)
             tok.save_pretrained(tmp)
             (tmp / "delta_lab_source.json").write_text(json.dumps(meta))
-    _ = spec
     return target

@@ -15,7 +15,7 @@ import pandas as pd
 from .config import Profile
 from .rubric import DIMENSION_NAMES
 from .stages import read_table, stage_dir, write_manifest, write_table
-from .tasks import INSTRUCTION
+from .tasks import Problem, chat_prompt
 
 STAGE = "03_pair"
 DELTA_COLUMNS = [f"delta_{d}" for d in DIMENSION_NAMES] + ["delta_aggregate"]
@@ -34,13 +34,13 @@ def build_pairs(traces: pd.DataFrame, scores: pd.DataFrame, problems: pd.DataFra
     common = c.index.intersection(r.index)
     if len(common) == 0:
         raise PairingError(f"no prompt has traces from both {chosen!r} and {rejected!r}")
-    q = problems.set_index("id")["question"]
+    prompts = {r["id"]: chat_prompt(Problem.from_dict(r)) for r in problems.to_dict("records")}
     rows = []
     for pid in sorted(common):
         a, b = c.loc[pid], r.loc[pid]
         if a["text"].strip() == b["text"].strip():
             continue  # identical texts carry no preference
-        row = {"prompt": [{"role": "user", "content": f"{q[pid]}\n{INSTRUCTION}"}],
+        row = {"prompt": prompts[pid],  # exactly what the generators were asked
                "chosen": [{"role": "assistant", "content": a["text"]}],
                "rejected": [{"role": "assistant", "content": b["text"]}],
                "prompt_id": pid, "chosen_model": chosen, "rejected_model": rejected,

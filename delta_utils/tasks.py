@@ -61,6 +61,13 @@ class Problem:
         d["steps"] = [asdict(s) for s in self.steps]
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Problem":
+        """Inverse of `to_dict` (e.g. a row of problems.jsonl)."""
+        return cls(id=d["id"], family=d["family"], question=d["question"], answer=d["answer"],
+                   steps=tuple(Step(**s) for s in (d.get("steps") or [])), kind=d.get("kind", "number"),
+                   choices=tuple(d.get("choices") or ()), extra=dict(d.get("extra") or {}))
+
 
 ALL_OPS = ("add", "sub", "mul", "div")
 

@@ -159,15 +159,14 @@ def _last_checkpoint(d: Path) -> Path | None:
 
 
 def run(profile: Profile, names: list[str] | None = None) -> pd.DataFrame:
+    import json
+
     rows = []
     for spec in profile.train.runs:
         if names and spec.name not in names:
             continue
         d = train_run(profile, spec)
-        import json
-
         rows.append(json.loads((d / "run.json").read_text()) | {"name": spec.name})
-    out = stage_dir(profile, STAGE)
     write_manifest(profile, STAGE, [run_dir(profile, r["name"]) / "run.json" for r in rows])
     return pd.DataFrame(rows)
 

@@ -7,7 +7,8 @@ from delta_utils.rubric import DIMENSION_NAMES
 
 
 def _data():
-    problems = pd.DataFrame({"id": ["p1", "p2", "p3", "p4"], "question": [f"Q{i}?" for i in range(1, 5)]})
+    problems = pd.DataFrame({"id": ["p1", "p2", "p3", "p4"], "family": "arithmetic",
+                             "question": [f"Q{i}?" for i in range(1, 5)], "answer": [1, 2, 3, 4]})
     rows, scores = [], []
     for pid, good_score, bad_score in [("p1", 5, 1), ("p2", 4, 3), ("p3", 3, 3), ("p4", 5, 2)]:
         for model, s, correct in [("big", good_score, True), ("small", bad_score, False)]:
