@@ -39,7 +39,12 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 	@$(RUN) run $@ --profile $(PROFILE)
 03_pair: 02_judge
 	@$(RUN) run $@ --profile $(PROFILE)
-04_train: 03_pair
+# the training grid: one target (and one executed notebook) per run, so `make -j` can spread them.
+# (Listed from the profile once .venv exists; on a fresh clone `make all` re-reads this after setup.)
+TRAIN_RUNS := $(shell test -x $(PY) && $(PY) -m delta_utils.pipeline runs --profile $(PROFILE) 2>/dev/null)
+train-%: 03_pair
+	@$(RUN) run 04_train --run $* --profile $(PROFILE)
+04_train: 03_pair $(addprefix train-,$(TRAIN_RUNS))
 	@$(RUN) run $@ --profile $(PROFILE)
 05_evaluate: 04_train
 	@$(RUN) run $@ --profile $(PROFILE)

@@ -15,6 +15,7 @@ import pandas as pd
 from .config import Profile
 from .rubric import DIMENSION_NAMES
 from .stages import read_table, stage_dir, write_manifest, write_table
+from .store import atomic_write_text
 from .tasks import Problem, chat_prompt
 
 STAGE = "03_pair"
@@ -25,33 +26,71 @@ class PairingError(ValueError):
     pass
 
 
+def _prompts(problems: pd.DataFrame) -> dict[str, list]:
+    return {r["id"]: chat_prompt(Problem.from_dict(r)) for r in problems.to_dict("records")}
+
+
+def _pair(prompt: list, a, b) -> dict:
+    """A TRL conversational pair (chosen trace `a`, rejected trace `b`) with provenance and judged deltas."""
+    row = {"prompt": prompt,  # exactly what the generators were asked
+           "chosen": [{"role": "assistant", "content": a["text"]}],
+           "rejected": [{"role": "assistant", "content": b["text"]}],
+           "prompt_id": a["item_id"], "chosen_model": a["model"], "rejected_model": b["model"],
+           "chosen_correct": bool(a["correct"]), "rejected_correct": bool(b["correct"]),
+           "chosen_trace": a["trace_id"], "rejected_trace": b["trace_id"]}
+    for d in DIMENSION_NAMES + ["aggregate"]:
+        row[f"chosen_{d}"] = float(a.get(f"{d}_mean", np.nan))
+        row[f"rejected_{d}"] = float(b.get(f"{d}_mean", np.nan))
+        row[f"delta_{d}"] = row[f"chosen_{d}"] - row[f"rejected_{d}"]
+    return row
+
+
 def build_pairs(traces: pd.DataFrame, scores: pd.DataFrame, problems: pd.DataFrame, chosen: str,
                 rejected: str) -> pd.DataFrame:
     """One pair per prompt: `chosen` generator's first sample vs `rejected` generator's first sample."""
     t = traces[traces["sample"] == 0].merge(scores, on="trace_id", how="left")
-    c = t[t["model"] == chosen].set_index("item_id")
-    r = t[t["model"] == rejected].set_index("item_id")
+    c = t[t["model"] == chosen].set_index("item_id", drop=False)
+    r = t[t["model"] == rejected].set_index("item_id", drop=False)
     common = c.index.intersection(r.index)
     if len(common) == 0:
         raise PairingError(f"no prompt has traces from both {chosen!r} and {rejected!r}")
-    prompts = {r["id"]: chat_prompt(Problem.from_dict(r)) for r in problems.to_dict("records")}
-    rows = []
-    for pid in sorted(common):
-        a, b = c.loc[pid], r.loc[pid]
-        if a["text"].strip() == b["text"].strip():
-            continue  # identical texts carry no preference
-        row = {"prompt": prompts[pid],  # exactly what the generators were asked
-               "chosen": [{"role": "assistant", "content": a["text"]}],
-               "rejected": [{"role": "assistant", "content": b["text"]}],
-               "prompt_id": pid, "chosen_model": chosen, "rejected_model": rejected,
-               "chosen_correct": bool(a["correct"]), "rejected_correct": bool(b["correct"]),
-               "chosen_trace": a["trace_id"], "rejected_trace": b["trace_id"]}
-        for d in DIMENSION_NAMES + ["aggregate"]:
-            row[f"chosen_{d}"] = float(a.get(f"{d}_mean", np.nan))
-            row[f"rejected_{d}"] = float(b.get(f"{d}_mean", np.nan))
-            row[f"delta_{d}"] = row[f"chosen_{d}"] - row[f"rejected_{d}"]
-        rows.append(row)
+    prompts = _prompts(problems)
+    rows = [_pair(prompts[pid], c.loc[pid], r.loc[pid]) for pid in sorted(common)
+            if c.loc[pid, "text"].strip() != r.loc[pid, "text"].strip()]  # identical texts carry no preference
     return pd.DataFrame(rows)
+
+
+CORRECTNESS = {"c2w": (True, False), "c2c": (True, True), "w2w": (False, False), "w2c": (False, True)}
+
+
+def correctness_sets(traces: pd.DataFrame, scores: pd.DataFrame, problems: pd.DataFrame, chosen_models: list[str],
+                     rejected: str) -> dict[str, pd.DataFrame]:
+    """correct->wrong, correct->correct, wrong->wrong, wrong->correct sets of equal size on one shared prompt set.
+
+    Chosen traces come from the chosen generators (any sample), rejected ones from the rejected generator
+    (any sample). A prompt is shared when it offers every combination; each set takes, per shared prompt,
+    the first candidate of each kind (ladder order, then sample index). Empty when no prompt qualifies:
+    more samples per prompt (`generation.sampling.n`) make more prompts qualify.
+    """
+    t = traces.merge(scores, on="trace_id", how="left")
+    order = {m: i for i, m in enumerate(chosen_models)}
+    ch = t[t["model"].isin(chosen_models)].assign(_o=lambda d: d["model"].map(order)).sort_values(["_o", "sample"])
+    rj = t[t["model"] == rejected].sort_values("sample")
+    prompts = _prompts(problems)
+    shared = []
+    for pid in sorted(set(ch["item_id"]) & set(rj["item_id"])):
+        c, r = ch[ch["item_id"] == pid], rj[rj["item_id"] == pid]
+        if c["correct"].any() and (~c["correct"]).any() and r["correct"].any() and (~r["correct"]).any():
+            shared.append(pid)
+    out = {}
+    for name, (c_ok, r_ok) in CORRECTNESS.items():
+        rows = []
+        for pid in shared:
+            a = ch[(ch["item_id"] == pid) & (ch["correct"] == c_ok)].iloc[0]
+            b = rj[(rj["item_id"] == pid) & (rj["correct"] == r_ok)].iloc[0]
+            rows.append(_pair(prompts[pid], a, b))
+        out[f"correctness__{name}"] = pd.DataFrame(rows)
+    return out
 
 
 def top_k(pairs: pd.DataFrame, dimension: str, fraction: float) -> pd.DataFrame:
@@ -84,6 +123,8 @@ def selections(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame,
         for d in DIMENSION_NAMES + ["aggregate"]:
             sets[f"top{pct}__{d}"] = top_k(pool, d, f)
         sets[f"random{pct}"] = random_subset(pool, max(1, int(round(f * len(pool)))), profile.pairing.seed)
+    chosen_models = [m for m in g.generators if m != g.rejected]
+    sets.update(correctness_sets(traces, scores, problems, chosen_models, g.rejected))
     return sets
 
 
@@ -123,16 +164,54 @@ def run(profile: Profile) -> dict[str, pd.DataFrame]:
     scores = read_table(jud / "scores.jsonl")
     out = stage_dir(profile, STAGE)
     sets = selections(profile, traces, scores, problems)
-    paths = []
+    paths, card = [], []
     for name, df in sets.items():
         if len(df) == 0:
+            card.append({"set": name, "pairs": 0})
             continue
         p = out / "sets" / f"{name}.jsonl"
         p.parent.mkdir(parents=True, exist_ok=True)
         paths.append(write_table(df, p))
-    sizes = {k: len(v) for k, v in sets.items()}
-    write_manifest(profile, STAGE, paths, sizes=sizes)
+        # the same set as Hugging Face datasets: TRL's paired format and KTO's unpaired one
+        to_dataset(df).save_to_disk(str(out / "hf" / name))
+        kto = to_kto(df)
+        to_dataset(kto).save_to_disk(str(out / "hf" / f"{name}__kto"))
+        dw, uw = kto_weights(kto["label"])
+        card.append({"set": name, "pairs": len(df), "chosen_correct": round(float(df["chosen_correct"].mean()), 3),
+                     "rejected_correct": round(float(df["rejected_correct"].mean()), 3),
+                     "mean_delta_aggregate": round(float(df["delta_aggregate"].mean()), 3),
+                     "kto_desirable_weight": dw, "kto_undesirable_weight": uw})
+    atomic_write_text(out / "README.md", dataset_card(profile, pd.DataFrame(card)))
+    write_manifest(profile, STAGE, paths + [out / "README.md"], sizes={k: len(v) for k, v in sets.items()})
     return sets
+
+
+def dataset_card(profile: Profile, table: pd.DataFrame) -> str:
+    g = profile.generation
+    return f"""# Preference sets — profile `{profile.name}`
+
+Built by `03_pair` from the generations of `01_generate` and the judgments of `02_judge`.
+
+- Format: TRL conversational preference data, `prompt` / `chosen` / `rejected` (lists of chat messages), plus
+  provenance: `prompt_id`, `chosen_model`, `rejected_model`, `chosen_correct`, `rejected_correct`, the trace ids,
+  and per judged dimension the chosen and rejected means and their `delta_*`.
+- `hf/<set>`: `datasets.load_from_disk`; `hf/<set>__kto`: the unpaired KTO form (`prompt` / `completion` / `label`),
+  each pair giving one desirable and one undesirable example; weights keep desirable:undesirable within 1:1-4:3.
+- Generator-level sets `gen__<model>`: each chosen generator vs the fixed rejected generator `{g.rejected}` on the
+  same prompts. `full`: the set with the widest capability gap. `top<pct>__<dimension>`: its pairs with the largest
+  judged delta on that dimension; `random<pct>`: a seeded random subset of the same size (seed {profile.pairing.seed}).
+  `correctness__c2w|c2c|w2w|w2c`: chosen correct/wrong -> rejected correct/wrong, equal sizes on one shared prompt set.
+- Pairs whose chosen and rejected texts are identical are dropped.
+
+{markdown_table(table)}
+"""
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in df[cols].itertuples(index=False)]
+    return "\n".join(lines)
 
 
 def load_set(profile: Profile, name: str) -> pd.DataFrame:

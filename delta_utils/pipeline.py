@@ -43,26 +43,33 @@ def notebook_source(stage: str) -> Path:
     return REPO_ROOT / "notebooks" / f"{stage}.py"
 
 
-def stage_key(profile, stage: str) -> str:
+def stage_key(profile, stage: str, run: str | None = None) -> str:
     upstream = {s: (read_manifest(profile, s) or {}).get("content_hash") for s in STAGES[: STAGES.index(stage)]}
     missing = [s for s, h in upstream.items() if h is None]
     if missing:
         raise RuntimeError(f"{stage} needs the outputs of {', '.join(missing)} for profile {profile.name!r}; "
                            f"run them first (make {missing[0]} PROFILE={profile.name})")
     code = hash_files(sorted((REPO_ROOT / "delta_utils").glob("*.py")) + [notebook_source(stage)], root=REPO_ROOT)
-    return content_hash(stage, code, profile.section_hash(*SECTIONS[stage]), upstream)
+    return content_hash(stage, code, profile.section_hash(*SECTIONS[stage]), upstream, run)
 
 
-def run_stage(profile_name: str, stage: str, force: bool = False) -> dict:
+def run_stage(profile_name: str, stage: str, force: bool = False, run: str | None = None) -> dict:
+    """Execute one stage's notebook, or with `run` one training run of the grid (its own executed notebook)."""
     profile = load_profile(profile_name)
-    out = profile.run_dir() / stage
+    params = {"profile": profile_name}
+    if run is not None:
+        if stage != "04_train" or run not in {r.name for r in profile.train.runs}:
+            raise SystemExit(f"--run names a run of the training grid: {[r.name for r in profile.train.runs]}")
+        params["runs"] = [run]
+    out = profile.run_dir() / stage / run if run else profile.run_dir() / stage
     out.mkdir(parents=True, exist_ok=True)
-    key = stage_key(profile, stage)
+    key = stage_key(profile, stage, run)
+    label = f"{stage}/{run}" if run else stage
     status_file = out / "stage.json"
     prev = json.loads(status_file.read_text()) if status_file.is_file() else {}
     if not force and prev.get("key") == key and prev.get("status") == "ok":
-        print(f"[{stage}] up to date (key {key}), skipped — ran in {prev.get('wall_s', 0):.0f} s last time")
-        _log(profile, stage, "skipped", 0.0, None, key)
+        print(f"[{label}] up to date (key {key}), skipped — ran in {prev.get('wall_s', 0):.0f} s last time")
+        _log(profile, label, "skipped", 0.0, None, key)
         return prev
     import jupytext
     import papermill as pm
@@ -72,16 +79,16 @@ def run_stage(profile_name: str, stage: str, force: bool = False) -> dict:
     src = out / f"{stage}.src.ipynb"
     jupytext.write(nb, src)
     executed = out / f"{stage}.ipynb"
-    print(f"[{stage}] running on profile {profile.name} (key {key}) -> {executed}", flush=True)
+    print(f"[{label}] running on profile {profile.name} (key {key}) -> {executed}", flush=True)
     t0 = time.monotonic()
     try:
-        pm.execute_notebook(str(src), str(executed), parameters={"profile": profile_name},
+        pm.execute_notebook(str(src), str(executed), parameters=params,
                             cwd=str(REPO_ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
                             log_output=True, stdout_file=sys.stdout, stderr_file=sys.stderr)
     except Exception:
         wall = time.monotonic() - t0
         atomic_write_json(status_file, {"key": key, "status": "failed", "wall_s": round(wall, 1)})
-        _log(profile, stage, "failed", wall, _peak_rss_mb(), key)
+        _log(profile, label, "failed", wall, _peak_rss_mb(), key)
         raise
     finally:
         src.unlink(missing_ok=True)
@@ -89,8 +96,8 @@ def run_stage(profile_name: str, stage: str, force: bool = False) -> dict:
     rec = {"key": key, "status": "ok", "wall_s": round(wall, 1), "peak_rss_mb": _peak_rss_mb(),
            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
     atomic_write_json(status_file, rec)
-    _log(profile, stage, "ran", wall, rec["peak_rss_mb"], key)
-    print(f"[{stage}] done in {wall:.0f} s, peak RSS of its processes {rec['peak_rss_mb']:.0f} MB", flush=True)
+    _log(profile, label, "ran", wall, rec["peak_rss_mb"], key)
+    print(f"[{label}] done in {wall:.0f} s, peak RSS of its processes {rec['peak_rss_mb']:.0f} MB", flush=True)
     return rec
 
 
@@ -114,7 +121,11 @@ def report(profile_name: str) -> str:
     session = os.environ.get("DELTA_LAB_SESSION")
     lines = [f"{'stage':<13} {'this run':<9} {'wall s':>8} {'last full run s':>16} {'peak RSS MB':>12}"]
     total_now = total_full = 0.0
-    for stage in STAGES:
+    labels = []
+    for stage in STAGES:  # each stage, then its per-run executions (the training grid)
+        labels.append(stage)
+        labels += sorted({r["stage"] for r in rows if r["stage"].startswith(stage + "/")})
+    for stage in labels:
         mine = [r for r in rows if r["stage"] == stage and (session is None or r.get("session") == session)]
         last_ran = [r for r in rows if r["stage"] == stage and r["status"] == "ran"]
         now = mine[-1] if mine else None
@@ -134,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("stage", choices=STAGES)
     r.add_argument("--profile", default="tiny")
     r.add_argument("--force", action="store_true")
+    r.add_argument("--run", help="04_train only: one run of the training grid")
+    ls = sub.add_parser("runs", help="list the training grid's run names (one per line)")
+    ls.add_argument("--profile", default="tiny")
     rep = sub.add_parser("report", help="per-stage timing table")
     rep.add_argument("--profile", default="tiny")
     chk = sub.add_parser("check", help="validate a profile and exit")
@@ -141,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.cmd == "run":
-            run_stage(a.profile, a.stage, force=a.force)
+            run_stage(a.profile, a.stage, force=a.force, run=a.run)
+        elif a.cmd == "runs":
+            print("\n".join(r.name for r in load_profile(a.profile).train.runs))
         elif a.cmd == "report":
             print(report(a.profile))
         else:

@@ -48,6 +48,45 @@ def run_hash(profile: Profile, spec: RunSpec, data: pd.DataFrame) -> str:
                         stable_json(data[["prompt", "chosen", "rejected"]].to_dict("records")))
 
 
+def ref_store(profile: Profile):
+    """Reference log-probs of DPO pairs, persisted across runs (TRL recomputes them every run)."""
+    from .store import RecordCache
+
+    return RecordCache(profile.run_dir() / "cache" / "ref_logps.sqlite")
+
+
+def ref_key(profile: Profile, row) -> str:
+    """What a pair's reference log-probs depend on: the reference model, tokenization limits, the texts."""
+    hp = profile.train.hparams
+    from .engine import model_identity
+
+    return content_hash(model_identity(profile.train.policy, "llamacpp"), "hf-fp32", hp.max_length,
+                        row["prompt"], row["chosen"], row["rejected"], n=24)
+
+
+def _persisted_ref_dpo(store, base_cls):
+    """A DPOTrainer whose reference log-probs come from `store` where known; TRL's own precompute runs
+    only on the pairs not seen before, and its results are stored for every later run."""
+
+    class PersistedRefDPOTrainer(base_cls):
+        ref_forwards = 0  # pairs whose reference log-probs this run had to compute
+
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            keys = list(dataset["ref_key"])
+            have = store.get_many(keys)
+            missing = [i for i, k in enumerate(keys) if k not in have]
+            if missing:
+                sub = super()._precompute_ref_logps(dataset.select(missing), name, batch_size)
+                for k, c, r in zip(sub["ref_key"], sub["ref_chosen_logps"], sub["ref_rejected_logps"]):
+                    store.put(k, {"chosen": float(c), "rejected": float(r)}, kind="dpo_ref")
+                have = store.get_many(keys)
+            type(self).ref_forwards = len(missing)
+            return (dataset.add_column("ref_chosen_logps", [have[k]["chosen"] for k in keys])
+                    .add_column("ref_rejected_logps", [have[k]["rejected"] for k in keys]))
+
+    return PersistedRefDPOTrainer
+
+
 def run_dir(profile: Profile, name: str) -> Path:
     return stage_dir(profile, STAGE) / name
 
@@ -100,11 +139,17 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                 state.nan_stop = True  # read after training
 
     cols = ["prompt", "chosen", "rejected"]
+    store = None
     if spec.method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
         args = DPOConfig(**common)
-        trainer_cls, data = DPOTrainer, pairs[cols]
+        data = pairs[cols]
+        trainer_cls = DPOTrainer
+        if hp.precompute_ref_log_probs:
+            store = ref_store(profile)
+            data = data.assign(ref_key=[ref_key(profile, r) for r in data.to_dict("records")])
+            trainer_cls = _persisted_ref_dpo(store, DPOTrainer)
     else:
         from trl import KTOConfig, KTOTrainer
 
@@ -115,8 +160,13 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     import datasets
 
     ds = datasets.Dataset.from_pandas(data.reset_index(drop=True), preserve_index=False)
-    trainer = trainer_cls(model=model, args=args, train_dataset=ds, processing_class=tok,
-                          peft_config=peft_config, callbacks=[StopOnNaN()])
+    try:
+        trainer = trainer_cls(model=model, args=args, train_dataset=ds, processing_class=tok,
+                              peft_config=peft_config, callbacks=[StopOnNaN()])
+    finally:
+        if store is not None:
+            store.close()
+    ref_forwards = getattr(trainer_cls, "ref_forwards", None)
     last = _last_checkpoint(out / "checkpoints")
     t0 = time.monotonic()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
@@ -135,6 +185,8 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                              "policy": profile.train.policy, "pairs": len(pairs), "device": device,
                              "wall_s": round(wall, 1), "steps": len(steps),
                              "s_per_step": round(wall / max(1, len(steps)), 2),
+                             "ref_logps_computed": ref_forwards,
+                             "ref_logps_reused": None if ref_forwards is None else len(pairs) - ref_forwards,
                              "resumed_from": str(last) if last else None})
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out
@@ -159,15 +211,20 @@ def _last_checkpoint(d: Path) -> Path | None:
 
 
 def run(profile: Profile, names: list[str] | None = None) -> pd.DataFrame:
+    """Train the grid's runs (or only `names`); the stage manifest lists every finished run of the grid."""
     import json
 
+    unknown = set(names or []) - {r.name for r in profile.train.runs}
+    if unknown:
+        raise ValueError(f"unknown run(s) {sorted(unknown)}; the grid has {[r.name for r in profile.train.runs]}")
     rows = []
     for spec in profile.train.runs:
         if names and spec.name not in names:
             continue
         d = train_run(profile, spec)
         rows.append(json.loads((d / "run.json").read_text()) | {"name": spec.name})
-    write_manifest(profile, STAGE, [run_dir(profile, r["name"]) / "run.json" for r in rows])
+    done = [run_dir(profile, r.name) / "run.json" for r in profile.train.runs]
+    write_manifest(profile, STAGE, [p for p in done if p.is_file()])
     return pd.DataFrame(rows)
 
 

@@ -8,7 +8,9 @@
 # **Reads:** `03_pair/sets/*.jsonl`, the policy model. **Writes:** `runs/<profile>/04_train/<run>/`
 # with `final/` (LoRA adapter or weights), `log.csv` (loss, reward margins and accuracies per step)
 # and `run.json` (config, data hash, step time). Unchanged runs are skipped; a killed run resumes
-# from its last checkpoint.
+# from its last checkpoint. The reference model's log-probs of DPO pairs are computed once per pair
+# and kept in `runs/<profile>/cache/ref_logps.sqlite`: a run on a subset of a pool (top-k, random)
+# does no reference forward at all (`ref_logps_reused`).
 #
 # **Parameters:** `profile`; `runs`, a list of run names to train (empty: the whole grid).
 
@@ -22,7 +24,9 @@ from delta_utils.config import load_profile
 
 prof = load_profile(profile)
 done = train.run(prof, names=runs or None)
-done[["name", "pairs", "steps", "wall_s", "s_per_step", "device"]]
+done = done.reindex(columns=["name", "pairs", "steps", "wall_s", "s_per_step", "device",
+                             "ref_logps_computed", "ref_logps_reused"])
+done
 
 # %%
 import matplotlib.pyplot as plt
@@ -42,4 +46,5 @@ fig.tight_layout()
 
 # %%
 print(f"Takeaway: {len(done)} runs trained, {done['steps'].sum()} optimizer steps in "
-      f"{done['wall_s'].sum():.0f} s ({done['s_per_step'].mean():.1f} s/step on {done['device'].iloc[0]}).")
+      f"{done['wall_s'].sum():.0f} s ({done['s_per_step'].mean():.1f} s/step on {done['device'].iloc[0] if len(done) else '-'}); "
+      f"reference log-probs reused for {int(done['ref_logps_reused'].fillna(0).sum())} pairs.")

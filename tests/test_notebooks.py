@@ -28,15 +28,24 @@ def test_notebook_committed_clean_and_in_sync(stage):
     assert "Takeaway" in src.cells[-1].source
 
 
-def _run(stage, env):
-    return subprocess.run([sys.executable, "-m", "delta_utils.pipeline", "run", stage, "--profile", "smoke"],
+def _run(stage, env, run=None):
+    extra = ["--run", run] if run else []
+    return subprocess.run([sys.executable, "-m", "delta_utils.pipeline", "run", stage, "--profile", "smoke", *extra],
                           env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+
+
+GRID = ["dpo_gen_qwen0.5b", "kto_gen_qwen0.5b"]
 
 
 @pytest.mark.slow
 def test_smoke_pipeline_end_to_end(runs_dir):
     env = dict(os.environ)
     for stage in STAGES:
+        # as the Makefile does it: each training run its own notebook execution, then the stage collects
+        for run in GRID if stage == "04_train" else []:
+            r = _run(stage, env, run)
+            assert r.returncode == 0 and "done in" in r.stdout, f"{stage}/{run} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+            assert (runs_dir / "runs" / "smoke" / stage / run / f"{stage}.ipynb").is_file()
         r = _run(stage, env)
         assert r.returncode == 0, f"{stage} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
         assert "done in" in r.stdout
@@ -61,6 +70,8 @@ def test_smoke_pipeline_end_to_end(runs_dir):
     for stage in STAGES:
         r = _run(stage, env)
         assert r.returncode == 0 and "skipped" in r.stdout, r.stdout
+    r = _run("04_train", env, GRID[0])
+    assert r.returncode == 0 and "skipped" in r.stdout, r.stdout
     # a stage cannot run before its inputs exist
     env2 = env | {"DELTA_LAB_RUNS": str(runs_dir / "empty")}
     r = _run("03_pair", env2)

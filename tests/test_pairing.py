@@ -60,3 +60,31 @@ def test_kto_conversion_and_weights():
         assert 1.0 <= dw * n_pos / (uw * n_neg) <= 4 / 3 + 1e-9
     with pytest.raises(PairingError, match="both labels"):
         kto_weights(pd.Series([True, True]))
+
+
+def test_correctness_sets_equal_size_on_shared_prompts():
+    from delta_utils.pairing import correctness_sets
+
+    problems = pd.DataFrame({"id": ["p1", "p2", "p3"], "family": "arithmetic", "question": ["Q1?", "Q2?", "Q3?"],
+                             "answer": [1, 2, 3]})
+    rows = []
+    # p1 and p2 offer every combination; p3 has no correct rejected trace
+    spec = {"p1": {"big": [True, False], "small": [False, True]},
+            "p2": {"big": [False, True], "small": [True, False]},
+            "p3": {"big": [True, False], "small": [False, False]}}
+    for pid, by_model in spec.items():
+        for model, flags in by_model.items():
+            for s, ok in enumerate(flags):
+                rows.append({"trace_id": f"{model}-{pid}-{s}", "model": model, "item_id": pid, "sample": s,
+                             "text": f"{model} {pid} {s}", "correct": ok})
+    traces = pd.DataFrame(rows)
+    scores = pd.DataFrame({"trace_id": traces["trace_id"], "aggregate_mean": 3.0})
+    sets = correctness_sets(traces, scores, problems, ["big"], "small")
+    assert set(sets) == {"correctness__c2w", "correctness__c2c", "correctness__w2w", "correctness__w2c"}
+    for name, df in sets.items():
+        assert list(df["prompt_id"]) == ["p1", "p2"]
+        want_c, want_r = {"c2w": (True, False), "c2c": (True, True), "w2w": (False, False),
+                          "w2c": (False, True)}[name.split("__")[1]]
+        assert (df["chosen_correct"] == want_c).all() and (df["rejected_correct"] == want_r).all()
+    none = correctness_sets(traces[traces["item_id"] == "p3"], scores, problems, ["big"], "small")
+    assert all(len(df) == 0 for df in none.values())

@@ -1,0 +1,80 @@
+"""Training with TRL on the real SmolLM2-135M policy: persisted reference log-probs, bad inputs."""
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from delta_utils.config import CONFIG_DIR, RunSpec, load_profile
+from delta_utils.pairing import PairingError
+from delta_utils.stages import write_table
+from delta_utils.train import train_run
+
+
+def _profile(tmp_path, **hp):
+    data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    data["name"] = "traintest"
+    data["train"]["hparams"].update({"max_steps": 1, "batch_size": 2, **hp})
+    p = tmp_path / "traintest.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return load_profile(p)
+
+
+def _pairs(n):
+    rows = []
+    for i in range(n):
+        q = f"Sam has {i + 2} pens and buys 3 more. How many pens does Sam have now?"
+        rows.append({"prompt": [{"role": "user", "content": q}],
+                     "chosen": [{"role": "assistant", "content": f"{i + 2} + 3 = {i + 5}. The answer is {i + 5}."}],
+                     "rejected": [{"role": "assistant", "content": f"The answer is {i + 9}."}],
+                     "prompt_id": f"p{i}"})
+    return pd.DataFrame(rows)
+
+
+def _write_set(prof, name, df):
+    path = prof.run_dir() / "03_pair" / "sets" / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_table(df, path)
+
+
+@pytest.mark.slow
+def test_reference_logps_are_computed_once_per_pool(runs_dir, tmp_path):
+    prof = _profile(tmp_path)
+    pool = _pairs(6)
+    _write_set(prof, "pool", pool)
+    _write_set(prof, "subset", pool.iloc[[0, 2, 4]])
+    a = json.loads((train_run(prof, RunSpec(name="a", method="dpo", preference_set="pool")) / "run.json").read_text())
+    b = json.loads((train_run(prof, RunSpec(name="b", method="dpo", preference_set="subset")) / "run.json").read_text())
+    assert a["ref_logps_computed"] == 6 and a["ref_logps_reused"] == 0
+    assert b["ref_logps_computed"] == 0 and b["ref_logps_reused"] == 3  # no reference forward at all
+    # the persisted values are the ones TRL computes itself: same first-step loss on the same data
+    plain = _profile(tmp_path / "plain", precompute_ref_log_probs=True)
+    import delta_utils.train as T
+
+    orig = T._persisted_ref_dpo
+    T._persisted_ref_dpo = lambda store, cls: cls  # TRL's own precompute
+    try:
+        (tmp_path / "plain").mkdir(exist_ok=True)
+        _write_set(plain, "subset", pool.iloc[[0, 2, 4]])
+        c_dir = train_run(plain, RunSpec(name="c", method="dpo", preference_set="subset"))
+    finally:
+        T._persisted_ref_dpo = orig
+    loss_b = pd.read_csv(prof.run_dir() / "04_train" / "b" / "log.csv")["loss"].dropna().iloc[0]
+    loss_c = pd.read_csv(c_dir / "log.csv")["loss"].dropna().iloc[0]
+    assert loss_b == pytest.approx(loss_c, rel=1e-4)
+    # unchanged config and data: skipped
+    assert train_run(prof, RunSpec(name="b", method="dpo", preference_set="subset")).is_dir()
+
+
+def test_bad_preference_sets_fail_before_training(runs_dir, tmp_path):
+    prof = _profile(tmp_path)
+    same = _pairs(2)
+    same.at[0, "rejected"] = same.at[0, "chosen"]
+    _write_set(prof, "identical", same)
+    _write_set(prof, "nocol", _pairs(2).drop(columns=["rejected"]))
+    with pytest.raises(PairingError, match="identical"):
+        train_run(prof, RunSpec(name="x", method="dpo", preference_set="identical"))
+    with pytest.raises(PairingError, match="lacks columns"):
+        train_run(prof, RunSpec(name="x", method="dpo", preference_set="nocol"))
+    with pytest.raises(PairingError, match="not found"):
+        train_run(prof, RunSpec(name="x", method="dpo", preference_set="nope"))
