@@ -42,8 +42,14 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 # the training grid: one target (and one executed notebook) per run, so `make -j` can spread them.
 # (Listed from the profile once .venv exists; on a fresh clone `make all` re-reads this after setup.)
 TRAIN_RUNS := $(shell test -x $(PY) && $(PY) -m delta_utils.pipeline runs --profile $(PROFILE) 2>/dev/null)
+# ACCELERATE_CONFIG=configs/accelerate/zero3.yaml (or fsdp.yaml): train each run with `accelerate launch`
+# on several GPUs instead of through the notebook
 train-%: 03_pair
+ifdef ACCELERATE_CONFIG
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) -m delta_utils.train --profile $(PROFILE) --run $*
+else
 	@$(RUN) run 04_train --run $* --profile $(PROFILE)
+endif
 04_train: 03_pair $(addprefix train-,$(TRAIN_RUNS))
 	@$(RUN) run $@ --profile $(PROFILE)
 05_evaluate: 04_train

@@ -101,10 +101,14 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     if done.is_file() and _read_hash(done) == h and (out / "final").is_dir():
         print(f"[{spec.name}] up to date ({h}), skipped")
         return out
-    if out.exists() and (not done.is_file() or _read_hash(done) != h) and _checkpoint_hash(out) != h:
+    owner = _read_json(out / "checkpoint_of.json")
+    if owner and owner.get("policy") not in (None, profile.train.policy) and _last_checkpoint(out / "checkpoints"):
+        raise ValueError(f"[{spec.name}] {out / 'checkpoints'} holds checkpoints of policy {owner['policy']!r}, not "
+                         f"{profile.train.policy!r}; delete that folder or give the run another name")
+    if out.exists() and (not done.is_file() or _read_hash(done) != h) and (owner or {}).get("hash") != h:
         shutil.rmtree(out)  # a different config or data: start over rather than resume a stranger
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "checkpoint_of.json", {"hash": h})
+    atomic_write_json(out / "checkpoint_of.json", {"hash": h, "policy": profile.train.policy})
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -192,17 +196,17 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     return out
 
 
-def _read_hash(p: Path) -> str | None:
+def _read_json(p: Path) -> dict | None:
     import json
 
     try:
-        return json.loads(p.read_text()).get("hash")
+        return json.loads(p.read_text())
     except (OSError, ValueError):
         return None
 
 
-def _checkpoint_hash(out: Path) -> str | None:
-    return _read_hash(out / "checkpoint_of.json")
+def _read_hash(p: Path) -> str | None:
+    return (_read_json(p) or {}).get("hash")
 
 
 def _last_checkpoint(d: Path) -> Path | None:
@@ -235,3 +239,20 @@ def training_logs(profile: Profile) -> pd.DataFrame:
         if p.is_file():
             frames.append(pd.read_csv(p).assign(run=spec.name, method=spec.method, preference_set=spec.preference_set))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train grid runs outside a notebook, e.g. under `accelerate launch` on several GPUs."""
+    import argparse
+
+    from .config import load_profile
+
+    ap = argparse.ArgumentParser(prog="python -m delta_utils.train")
+    ap.add_argument("--profile", default="tiny")
+    ap.add_argument("--run", action="append", help="a run of the grid (repeatable; default: all)")
+    a = ap.parse_args(argv)
+    print(run(load_profile(a.profile), names=a.run).to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -78,3 +78,48 @@ def test_bad_preference_sets_fail_before_training(runs_dir, tmp_path):
         train_run(prof, RunSpec(name="x", method="dpo", preference_set="nocol"))
     with pytest.raises(PairingError, match="not found"):
         train_run(prof, RunSpec(name="x", method="dpo", preference_set="nope"))
+
+
+RESUME = """
+import sys
+from delta_utils.config import RunSpec, load_profile
+from delta_utils.train import train_run
+train_run(load_profile(sys.argv[1]), RunSpec(name="r", method="dpo", preference_set="pool"))
+"""
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_checkpoint(runs_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    prof = _profile(tmp_path, max_steps=8, batch_size=1)
+    _write_set(prof, "pool", _pairs(8))
+    ck = prof.run_dir() / "04_train" / "r" / "checkpoints"
+    proc = subprocess.Popen([sys.executable, "-c", RESUME, str(tmp_path / "traintest.yaml")], env=dict(os.environ))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not list(ck.glob("checkpoint-*")):
+        time.sleep(0.5)
+    assert proc.poll() is None, "training finished before a checkpoint could be caught"
+    time.sleep(1.0)  # let the checkpoint finish writing
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = sorted(ck.glob("checkpoint-*"))
+    assert first and not (prof.run_dir() / "04_train" / "r" / "run.json").exists()
+    meta = json.loads((train_run(prof, RunSpec(name="r", method="dpo", preference_set="pool")) / "run.json").read_text())
+    assert meta["resumed_from"] and "checkpoint-" in meta["resumed_from"]
+    log = pd.read_csv(prof.run_dir() / "04_train" / "r" / "log.csv")
+    assert log["step"].max() == 8
+
+
+def test_checkpoints_of_another_policy_are_refused(runs_dir, tmp_path):
+    prof = _profile(tmp_path)
+    _write_set(prof, "pool", _pairs(2))
+    d = prof.run_dir() / "04_train" / "r"
+    (d / "checkpoints" / "checkpoint-1").mkdir(parents=True)
+    (d / "checkpoint_of.json").write_text(json.dumps({"hash": "x", "policy": "qwen2.5-coder-0.5b"}))
+    with pytest.raises(ValueError, match="checkpoints of policy 'qwen2.5-coder-0.5b'"):
+        train_run(prof, RunSpec(name="r", method="dpo", preference_set="pool"))
