@@ -43,6 +43,26 @@ def notebook_source(stage: str) -> Path:
     return REPO_ROOT / "notebooks" / f"{stage}.py"
 
 
+# free disk a stage needs, roughly: model conversions (~0.6 GB per model folder), checkpoints of a
+# training run (LoRA adapters are small, full fine-tuning writes model-sized checkpoints), tables
+DISK_NEED_GB = {"01_generate": 3.0, "02_judge": 1.0, "03_pair": 0.2, "04_train": 2.0, "05_evaluate": 0.5,
+                "06_analyze": 0.1}
+
+
+def check_disk(profile, stage: str) -> None:
+    import shutil
+
+    need = DISK_NEED_GB[stage]
+    if stage == "04_train" and profile.train.hparams.lora is None:
+        need *= 4  # full checkpoints
+    root = profile.run_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(root).free / 1e9
+    if free < need:
+        raise RuntimeError(f"{stage} needs about {need:.1f} GB free under {root}, only {free:.1f} GB is free; free "
+                           "some space or point DELTA_LAB_RUNS / DELTA_LAB_CACHE elsewhere")
+
+
 def stage_key(profile, stage: str, run: str | None = None) -> str:
     upstream = {s: (read_manifest(profile, s) or {}).get("content_hash") for s in STAGES[: STAGES.index(stage)]}
     missing = [s for s, h in upstream.items() if h is None]
@@ -71,6 +91,7 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
         print(f"[{label}] up to date (key {key}), skipped — ran in {prev.get('wall_s', 0):.0f} s last time")
         _log(profile, label, "skipped", 0.0, None, key)
         return prev
+    check_disk(profile, stage)
     import jupytext
     import papermill as pm
 

@@ -94,3 +94,15 @@ def test_hub_benchmark_offline_says_what_to_do():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     assert r.returncode != 0 and "local JSONL/Parquet" in r.stderr
+
+
+def test_stage_refuses_to_start_without_disk(monkeypatch, runs_dir):
+    import shutil
+    from collections import namedtuple
+
+    from delta_utils import pipeline
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 10**12, 10**8))
+    with pytest.raises(RuntimeError, match="needs about 3.0 GB free"):
+        pipeline.check_disk(load_profile("smoke"), "01_generate")

@@ -37,9 +37,12 @@ def _run(stage, env, run=None):
 GRID = ["dpo_gen_qwen0.5b", "kto_gen_qwen0.5b"]
 
 
+FAKE_KEY = "sk-fake-9d2c41-never-write-me"
+
+
 @pytest.mark.slow
 def test_smoke_pipeline_end_to_end(runs_dir):
-    env = dict(os.environ)
+    env = dict(os.environ, OPENAI_API_KEY=FAKE_KEY, DELTA_LAB_OPENAI_API_KEY=FAKE_KEY)
     for stage in STAGES:
         # as the Makefile does it: each training run its own notebook execution, then the stage collects
         for run in GRID if stage == "04_train" else []:
@@ -72,6 +75,10 @@ def test_smoke_pipeline_end_to_end(runs_dir):
         assert r.returncode == 0 and "skipped" in r.stdout, r.stdout
     r = _run("04_train", env, GRID[0])
     assert r.returncode == 0 and "skipped" in r.stdout, r.stdout
+    # the API key in the environment is nowhere in what the pipeline wrote (executed notebooks included)
+    for f in list((runs_dir / "runs").rglob("*")) + list((runs_dir / "figures").rglob("*")):
+        if f.is_file():
+            assert FAKE_KEY.encode() not in f.read_bytes(), f
     # a stage cannot run before its inputs exist
     env2 = env | {"DELTA_LAB_RUNS": str(runs_dir / "empty")}
     r = _run("03_pair", env2)
