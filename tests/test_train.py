@@ -123,3 +123,30 @@ def test_checkpoints_of_another_policy_are_refused(runs_dir, tmp_path):
     (d / "checkpoint_of.json").write_text(json.dumps({"hash": "x", "policy": "qwen2.5-coder-0.5b"}))
     with pytest.raises(ValueError, match="checkpoints of policy 'qwen2.5-coder-0.5b'"):
         train_run(prof, RunSpec(name="r", method="dpo", preference_set="pool"))
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runs_dir, tmp_path, monkeypatch):
+    import torch
+    import trl
+
+    prof = _profile(tmp_path, max_steps=8, batch_size=1)
+    _write_set(prof, "pool", _pairs(8))
+    orig = trl.DPOTrainer.compute_loss
+    calls = {"n": 0}
+
+    def nan_after_two(self, model, inputs, *a, **kw):
+        out = orig(self, model, inputs, *a, **kw)
+        calls["n"] += 1
+        if calls["n"] > 2:  # steps 3.. produce NaN
+            loss = out[0] if isinstance(out, tuple) else out
+            loss = loss * torch.tensor(float("nan"))
+            return (loss, *out[1:]) if isinstance(out, tuple) else loss
+        return out
+
+    monkeypatch.setattr(trl.DPOTrainer, "compute_loss", nan_after_two)
+    with pytest.raises(FloatingPointError, match="NaN"):
+        train_run(prof, RunSpec(name="n", method="dpo", preference_set="pool"))
+    ck = prof.run_dir() / "04_train" / "n" / "checkpoints"
+    assert [p.name for p in ck.glob("checkpoint-*")] == ["checkpoint-2"]
+    assert not (prof.run_dir() / "04_train" / "n" / "run.json").exists()
