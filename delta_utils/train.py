@@ -134,7 +134,8 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                   gradient_checkpointing=hp.gradient_checkpointing,
                   precompute_ref_log_probs=hp.precompute_ref_log_probs,
                   use_cpu=device == "cpu", bf16=device == "cuda", dataloader_num_workers=0,
-                  lr_scheduler_type="constant", warmup_steps=0)
+                  lr_scheduler_type="constant", warmup_steps=0,
+                  logging_nan_inf_filter=False)  # the default hides NaN losses from the logs we check
 
     class StopOnNaN(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kw):

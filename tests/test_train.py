@@ -48,13 +48,13 @@ def test_reference_logps_are_computed_once_per_pool(runs_dir, tmp_path):
     assert a["ref_logps_computed"] == 6 and a["ref_logps_reused"] == 0
     assert b["ref_logps_computed"] == 0 and b["ref_logps_reused"] == 3  # no reference forward at all
     # the persisted values are the ones TRL computes itself: same first-step loss on the same data
+    (tmp_path / "plain").mkdir()
     plain = _profile(tmp_path / "plain", precompute_ref_log_probs=True)
     import delta_utils.train as T
 
     orig = T._persisted_ref_dpo
     T._persisted_ref_dpo = lambda store, cls: cls  # TRL's own precompute
     try:
-        (tmp_path / "plain").mkdir(exist_ok=True)
         _write_set(plain, "subset", pool.iloc[[0, 2, 4]])
         c_dir = train_run(plain, RunSpec(name="c", method="dpo", preference_set="subset"))
     finally:
