@@ -51,11 +51,6 @@ def profile(root: Path, name: str, hp: dict):
     return load_profile(p)
 
 
-def step_times(run_dir: Path) -> list[float]:
-    log = run_dir / "step_times.json"
-    return json.loads(log.read_text()) if log.is_file() else []
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=16)

@@ -1,6 +1,5 @@
 """Real generation through llama.cpp's server over the OpenAI protocol; cache and lifecycle."""
 import contextlib
-import socket
 import urllib.request
 
 import pytest

@@ -106,7 +106,7 @@ def test_kill_the_parent():
 
 @pytest.mark.skipif(not ROOT, reason="signalling other processes is blocked by the uid drop")
 def test_kill_everything():
-    r = run_python("import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('survived')", limits=FAST)
+    run_python("import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('survived')", limits=FAST)
     assert os.getpid()  # the test process (root) was not killed
 
 
