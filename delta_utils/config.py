@@ -41,6 +41,10 @@ class ServerSpec(_Strict):
     slots: PositiveInt = 8
     ctx_per_slot: PositiveInt = 1536
     threads: int | None = Field(None, ge=1)
+    # bit-identical reruns: llama.cpp rounds differently in batches of different sizes (ggml-org/llama.cpp#7052),
+    # so concurrent slots make sampled text depend on timing. `deterministic` serves one request at a time
+    # (one slot, no prompt-cache reuse): slower, but the same profile and seed give the same text.
+    deterministic: bool = False
 
 
 class TaskSpec(_Strict):
@@ -157,6 +161,7 @@ class TrainHParams(_Strict):
     lora: LoraSpec | None = LoraSpec()
     gradient_checkpointing: bool = False
     precompute_ref_log_probs: bool = True
+    save_steps: PositiveInt | None = None  # checkpoint every N steps (default: four checkpoints per run)
     seed: int = 0
 
 

@@ -47,6 +47,7 @@ class Endpoint:
     base_url: str
     model: str  # the name the server knows the model by
     api_key: str = "not-needed"  # only ever read from the environment for remote endpoints
+    extra_body: dict | None = None  # server-specific request fields (llama.cpp: cache_prompt)
 
 
 def run_sync(coro: Coroutine) -> Any:
@@ -149,10 +150,12 @@ async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency
                           seed=seed, **req.extra)
             stop = list(sampling.get("stop") or [])
             if req.messages is not None:
-                r = await client.chat.completions.create(messages=list(req.messages), stop=stop or None, **common)
+                r = await client.chat.completions.create(messages=list(req.messages), stop=stop or None,
+                                                         extra_body=endpoint.extra_body, **common)
                 text = r.choices[0].message.content or ""
             else:
-                r = await client.completions.create(prompt=req.prompt, stop=stop or None, **common)
+                r = await client.completions.create(prompt=req.prompt, stop=stop or None,
+                                                    extra_body=endpoint.extra_body, **common)
                 text = r.choices[0].text or ""
             usage = r.usage
             rec = {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample, "text": text,
@@ -202,7 +205,22 @@ def hf_complete(model_dir: Path, requests: list[Request], sampling: dict, cache:
     return [have[k] for k in keys]
 
 
-def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device, desc):
+def _load_hf(model_dir: Path, device: str):
+    """Tokenizer and model of a checkpoint (a LoRA adapter is merged into its base); the last one loaded is kept,
+    so evaluating one checkpoint on several sets loads it once. Keyed by the folder's file times, so a
+    checkpoint rewritten in place is reloaded."""
+    stamp = tuple(sorted((f.name, f.stat().st_mtime_ns) for f in model_dir.iterdir() if f.is_file()))
+    key = (str(model_dir.resolve()), device, stamp)
+    if _LOADED.get("key") != key:
+        _LOADED.clear()
+        _LOADED.update(key=key, value=_load_hf_uncached(model_dir, device))
+    return _LOADED["value"]
+
+
+_LOADED: dict = {}
+
+
+def _load_hf_uncached(model_dir: Path, device: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -217,7 +235,13 @@ def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device,
         model = AutoPeftModelForCausalLM.from_pretrained(model_dir, dtype=dtype).merge_and_unload()
     else:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-    model = model.to(device).eval()
+    return tok, model.to(device).eval()
+
+
+def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device, desc):
+    import torch
+
+    tok, model = _load_hf(model_dir, device)
     texts = [tok.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True)
              if r.messages is not None else r.prompt for _, r in todo]
     # longest prompts first: less padding inside each batch
@@ -265,9 +289,10 @@ def endpoint(backend: str, model_name: str, *, server, log_dir: Path) -> Iterato
 
     spec = get_spec(model_name)
     if backend == "llamacpp":
-        with llamacpp_server(gguf_path(model_name), log_dir=log_dir, slots=server.slots,
+        det = server.deterministic
+        with llamacpp_server(gguf_path(model_name), log_dir=log_dir, slots=1 if det else server.slots,
                              ctx_per_slot=server.ctx_per_slot, threads=server.threads) as url:
-            yield Endpoint(url, model_name)
+            yield Endpoint(url, model_name, extra_body={"cache_prompt": False} if det else None)
     elif backend == "vllm":
         with vllm_server(spec.hub_id, log_dir=log_dir) as url:
             yield Endpoint(url, spec.hub_id)

@@ -73,14 +73,21 @@ def run(profile: Profile) -> pd.DataFrame:
     device = resolve_device(profile.train.device)
     frames = []
     with completions_cache(profile) as cache:
+        # sets that decode alike go through one call per checkpoint: fuller batches, one model load
+        groups: dict[str, list[str]] = {}
+        for set_name in sets:
+            groups.setdefault(set_sampling(profile, specs[set_name]).model_dump_json(), []).append(set_name)
         for name, (folder, ident, method, pset) in checkpoints(profile).items():
-            for set_name, problems in sets.items():
-                samp = set_sampling(profile, specs[set_name])
-                recs = hf_complete(folder, requests_for(profile.train.policy, problems, samp.n), samp.model_dump(),
-                                   cache, ident, batch_size=ev.batch_size, device=device,
-                                   desc=f"eval {name} on {set_name}")
-                frames.append(score(recs, problems, name, set_name).assign(kind="policy", method=method,
-                                                                           preference_set=pset))
+            for names in groups.values():
+                samp = set_sampling(profile, specs[names[0]])
+                reqs = [requests_for(profile.train.policy, sets[n], samp.n) for n in names]
+                recs = hf_complete(folder, [r for rs in reqs for r in rs], samp.model_dump(), cache, ident,
+                                   batch_size=ev.batch_size, device=device, desc=f"eval {name} on {', '.join(names)}")
+                start = 0
+                for set_name, rs in zip(names, reqs):
+                    frames.append(score(recs[start:start + len(rs)], sets[set_name], name, set_name).assign(
+                        kind="policy", method=method, preference_set=pset))
+                    start += len(rs)
     if ev.generators:
         g = profile.generation
         for set_name, problems in sets.items():

@@ -107,16 +107,21 @@ def random_subset(pairs: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
     return pairs.iloc[idx]
 
 
+def widest_generator(profile: Profile, traces: pd.DataFrame) -> str:
+    """The chosen generator with the largest capability gap (accuracy on the training prompts) over the rejected one."""
+    g = profile.generation
+    acc = traces.groupby("model")["correct"].mean()
+    return max((m for m in g.generators if m != g.rejected), key=lambda m: (acc.get(m, 0), m))
+
+
 def selections(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame,
                problems: pd.DataFrame) -> dict[str, pd.DataFrame]:
     g = profile.generation
-    acc = traces.groupby("model")["correct"].mean()
     sets: dict[str, pd.DataFrame] = {}
     for m in g.generators:
         if m != g.rejected:
             sets[f"gen__{m}"] = build_pairs(traces, scores, problems, m, g.rejected)
-    widest = max((m for m in g.generators if m != g.rejected), key=lambda m: (acc.get(m, 0), m))
-    pool = sets[f"gen__{widest}"]
+    pool = sets[f"gen__{widest_generator(profile, traces)}"]
     sets["full"] = pool
     for f in profile.pairing.top_fractions:
         pct = int(round(100 * f))
@@ -134,6 +139,17 @@ def to_dataset(pairs: pd.DataFrame):
     if len(pairs) == 0:
         raise PairingError("empty preference set")
     return datasets.Dataset.from_pandas(pairs.reset_index(drop=True), preserve_index=False)
+
+
+def _save_dataset(ds, path) -> None:
+    """`save_to_disk` beside the target, then swapped in: a killed run never leaves half a dataset."""
+    import shutil
+
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.save_to_disk(str(tmp))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
 
 
 def to_kto(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -173,9 +189,9 @@ def run(profile: Profile) -> dict[str, pd.DataFrame]:
         p.parent.mkdir(parents=True, exist_ok=True)
         paths.append(write_table(df, p))
         # the same set as Hugging Face datasets: TRL's paired format and KTO's unpaired one
-        to_dataset(df).save_to_disk(str(out / "hf" / name))
+        _save_dataset(to_dataset(df), out / "hf" / name)
         kto = to_kto(df)
-        to_dataset(kto).save_to_disk(str(out / "hf" / f"{name}__kto"))
+        _save_dataset(to_dataset(kto), out / "hf" / f"{name}__kto")
         dw, uw = kto_weights(kto["label"])
         card.append({"set": name, "pairs": len(df), "chosen_correct": round(float(df["chosen_correct"].mean()), 3),
                      "rejected_correct": round(float(df["rejected_correct"].mean()), 3),

@@ -20,7 +20,7 @@ from .config import Profile, RunSpec
 from .models import hf_dir
 from .pairing import PairingError, kto_weights, load_set, to_kto
 from .stages import stage_dir, write_manifest
-from .store import atomic_write_json, content_hash, stable_json
+from .store import atomic_write_json, atomic_write_text, content_hash, stable_json
 
 STAGE = "04_train"
 
@@ -129,7 +129,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     common = dict(output_dir=str(out / "checkpoints"), max_steps=hp.max_steps,
                   per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
                   learning_rate=hp.learning_rate, beta=hp.beta, max_length=hp.max_length,
-                  logging_steps=1, save_strategy="steps", save_steps=max(1, hp.max_steps // 4),
+                  logging_steps=1, save_strategy="steps", save_steps=hp.save_steps or max(1, hp.max_steps // 4),
                   save_total_limit=1, report_to=[], seed=hp.seed, data_seed=hp.seed,
                   gradient_checkpointing=hp.gradient_checkpointing,
                   precompute_ref_log_probs=hp.precompute_ref_log_probs,
@@ -172,19 +172,20 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
         if store is not None:
             store.close()
     ref_forwards = getattr(trainer_cls, "ref_forwards", None)
-    last = _last_checkpoint(out / "checkpoints")
+    last = _last_checkpoint(out / "checkpoints", drop_incomplete=True)
     t0 = time.monotonic()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.monotonic() - t0
     log = pd.DataFrame(trainer.state.log_history)
-    log.to_csv(out / "log.csv", index=False)
+    atomic_write_text(out / "log.csv", log.to_csv(index=False))
     if getattr(trainer.state, "nan_stop", False):
         raise FloatingPointError(f"[{spec.name}] loss became NaN; the last good checkpoint is in {out / 'checkpoints'}")
-    final = out / "final"
-    if final.exists():
-        shutil.rmtree(final)
-    trainer.model.save_pretrained(final)
-    tok.save_pretrained(final)
+    final, tmp = out / "final", out / "final.tmp"  # written aside, then swapped in: never half a model
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
     steps = [r for r in trainer.state.log_history if "loss" in r]
     atomic_write_json(done, {"hash": h, "run": spec.model_dump(), "hparams": hp.model_dump(),
                              "policy": profile.train.policy, "pairs": len(pairs), "device": device,
@@ -210,9 +211,17 @@ def _read_hash(p: Path) -> str | None:
     return (_read_json(p) or {}).get("hash")
 
 
-def _last_checkpoint(d: Path) -> Path | None:
+def _last_checkpoint(d: Path, drop_incomplete: bool = False) -> Path | None:
+    """The newest complete checkpoint. Trainer writes `trainer_state.json` last, so a checkpoint without a
+    readable one was cut off mid-write (a killed run); with `drop_incomplete` such folders are deleted."""
     cks = sorted(d.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])) if d.is_dir() else []
-    return cks[-1] if cks else None
+    complete = []
+    for ck in cks:
+        if _read_json(ck / "trainer_state.json") is not None:
+            complete.append(ck)
+        elif drop_incomplete:
+            shutil.rmtree(ck, ignore_errors=True)
+    return complete[-1] if complete else None
 
 
 def run(profile: Profile, names: list[str] | None = None) -> pd.DataFrame:

@@ -1,12 +1,22 @@
 # %% [markdown]
-# # 06 · Analyze: the study's figures
+# # 06 · Analyze: the study's figures and findings
 #
-# **In the study.** This notebook tells the story: how capable each generator is (the generator
-# ladder), how judged deltas distribute per dimension, whether training on pairs moved the policy,
-# and how training went. Every figure is saved as PNG and PDF under `figures/<profile>/` with the
-# CSV of its numbers.
+# **In the study.** This notebook tells the story. First the *generator-level* delta: how capable
+# each trace writer is, and whether pairs from a wider capability gap teach the policy more, in
+# domain (arithmetic) and out of domain (STEM, code). Then the *sample-level* delta: how the judged
+# quality gap distributes per dimension, how it grows with the generator gap, and whether training
+# on the pairs with the largest delta beats a random subset of the same size and nearly matches the
+# full set. Then the correctness ablation, how far the judge can be trusted, and how training went.
+# It ends with a findings table: each claim of the paper next to the effect measured here.
 #
-# **Reads:** the outputs of stages 01–05. **Writes:** `figures/<profile>/*.{png,pdf,csv}`.
+# **Reads:** the outputs of stages 01–05 (`runs/<profile>/…`). **Writes:**
+# `figures/<profile>/<figure>.{png,pdf,csv}` (the CSV holds the numbers behind each figure),
+# `figures/<profile>/findings.{csv,md}`, `gains.csv` (every run minus the base policy, per domain),
+# and, for the repository's own figures folder, the findings block of the README.
+#
+# **Statistics.** Accuracy changes are paired over evaluation items (the same items for the run
+# and the base policy); 95 % CIs and two-sided p-values come from 2,000 bootstrap resamples of
+# items. At small scale the intervals are wide: read every effect with its interval.
 #
 # **Parameters:** `profile`.
 
@@ -14,51 +24,111 @@
 profile = "tiny"
 
 # %%
-from IPython.display import Image, display
+import pandas as pd
+from IPython.display import Image, Markdown, display
 
 from delta_utils import analyze
 from delta_utils.config import load_profile
 
 prof = load_profile(profile)
 paths = analyze.run(prof)
-for p in paths:
-    print(p.name)
+figs = analyze.figures_dir(prof)
+
+
+def show(name):
+    display(Image(filename=str(figs / f"{name}.png")))
+
+
+print("\n".join(p.name for p in paths.values()))
 
 # %% [markdown]
-# **Generator ladder.** Accuracy of each trace writer; the gaps between bars are the
-# generator-level deltas.
+# **1 · Generator ladder.** Accuracy of each trace writer on the training prompts (and on the
+# evaluation sets when the profile evaluates generators). The gap between a chosen generator's
+# bar and the rejected generator's bar is the generator-level delta.
 
 # %%
-display(Image(filename=str(analyze.figures_dir(prof) / "generator_ladder.png")))
+show("generator_ladder")
 
 # %% [markdown]
-# **Sample-level delta per dimension.** Boxes above zero: the judge prefers the chosen generator's
-# traces on that dimension. Wider gaps in the ladder should push the boxes up.
+# **2 · Generator-level delta → gains.** Each point is one training run on a generator-level set:
+# x is the chosen generator's capability gap, y the run's accuracy change over the base policy
+# (95 % CI), left in domain, right out of domain. The paper's claim: points rise to the right,
+# most clearly out of domain. Error bars crossing zero mean no detectable change.
 
 # %%
-display(Image(filename=str(analyze.figures_dir(prof) / "delta_by_dimension.png")))
+show("generator_gains")
 
 # %% [markdown]
-# **Policy accuracy.** Base policy vs each trained run, with 95 % bootstrap CIs over items.
-# Overlapping intervals: no detectable effect at this scale.
+# **3 · Sample-level delta per dimension.** Distribution of the judged quality gap (chosen minus
+# rejected) per dimension, one box per chosen generator. Boxes above zero: the judge prefers the
+# chosen trace. A wider generator gap should push the boxes up — the next figure puts that on one
+# axis.
 
 # %%
-display(Image(filename=str(analyze.figures_dir(prof) / "eval_accuracy.png")))
+show("delta_by_dimension")
+
+# %%
+show("delta_vs_gap")
 
 # %% [markdown]
-# **Training curves.** Loss and reward margin per run.
+# **4 · Data efficiency.** Accuracy change over base (all evaluation items) vs the fraction of the
+# widest-gap pool kept: top-k by judged delta (solid), a seeded random subset of the same size
+# (dashed), and the full pool (black square). The paper: top-k by step coherence sits near full and
+# above random.
 
 # %%
-display(Image(filename=str(analyze.figures_dir(prof) / "training_curves.png")))
+show("data_efficiency")
+
+# %% [markdown]
+# **5 · Which dimension selects best.** At one kept fraction, one bar per selection dimension next
+# to random and full. The paper finds step coherence best; look for which bar is highest and
+# whether its interval clears random's.
 
 # %%
-import pandas as pd
+show("dimension_selection")
 
-summary = pd.read_csv(analyze.figures_dir(prof) / "eval_accuracy.csv")
-base = summary[summary.model == "base"].set_index("eval_set")["accuracy"]
-trained = summary[summary.model != "base"]
-moved = [(r.model, r.eval_set, r.accuracy - base[r.eval_set]) for r in trained.itertuples()]
-best = max(moved, key=lambda x: x[2]) if moved else None
-print(f"Takeaway: {len(paths)} figures under figures/{prof.name}/. "
-      + (f"The largest accuracy change over the base policy is {best[0]} on {best[1]} ({best[2]:+.1%}); "
-         "at this scale effects are small and noisy, so read them with their CIs." if best else ""))
+# %% [markdown]
+# **6 · Correctness ablation.** Accuracy after training on correct→wrong, correct→correct,
+# wrong→wrong and wrong→correct pairs of equal size, next to all pairs and the base policy. The
+# paper: these differ less than selections by reasoning quality do. Needs several samples per
+# generator and prompt; the canvas says so when the profile has none.
+
+# %%
+show("correctness_ablation")
+
+# %% [markdown]
+# **7 · Judge quality.** Left: Spearman correlation between the judge's score and the programmatic
+# verifier's on each dimension (an upper bound on how much signal top-k selection can use).
+# Right: the spread across the judge's k samples per trace (lower is steadier).
+
+# %%
+show("judge_quality")
+
+# %% [markdown]
+# **8 · Training dynamics.** Loss, reward margin and reward accuracy per logged step and run. A
+# margin that grows while the loss falls: the policy separates chosen from rejected on its
+# training pairs.
+
+# %%
+show("training_curves")
+
+# %% [markdown]
+# **9 · Findings.** Each claim of the paper, the comparison that tests it on this profile, the
+# measured effect with its 95 % CI and p-value, and whether the direction agrees. Rows say `n/a`
+# where the profile's grid has no run that can test the claim.
+
+# %%
+findings = pd.read_csv(figs / "findings.csv")
+display(Markdown((figs / "findings.md").read_text()))
+
+# %%
+tested = findings[~findings["agrees"].astype(str).str.startswith("n/a")]
+agree = int((tested["agrees"] == "yes").sum())
+signif = int((tested["p_value"] < 0.05).sum())
+gains = pd.read_csv(figs / "gains.csv")
+best = gains[gains.domain == "all"].sort_values("diff").iloc[-1]
+print(f"Takeaway: of {len(tested)} claims testable on the {prof.name} profile, {agree} agree in direction and "
+      f"{signif} reach p < 0.05. The largest change over the base policy is {best['run']} "
+      f"({best['diff']:+.1%} on all items, 95 % CI [{best['ci_low']:+.1%}, {best['ci_high']:+.1%}]). "
+      + ("At this scale effects are small and noisy: directions are suggestive, not evidence."
+         if signif < len(tested) else "Every testable claim reaches p < 0.05 on this profile."))

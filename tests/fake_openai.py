@@ -26,8 +26,12 @@ FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS
 
 class FakeOpenAI:
     def __init__(self, fault_rate: float = 0.3, faults: list[str] = FAULTS, seed: int = 0, api_key: str = "sk-test",
-                 slow_s: float = 3.0, batch_polls_until_done: int = 2):
+                 slow_s: float = 3.0, batch_polls_until_done: int = 2, deterministic: bool = False,
+                 delay_s: float = 0.0):
         self.fault_rate, self.faults, self.api_key, self.slow_s = fault_rate, list(faults), api_key, slow_s
+        # deterministic: the reply depends on the request alone (not on arrival order), as for kill tests that
+        # compare an interrupted run with an uninterrupted one; delay_s: latency of every chat reply
+        self.deterministic, self.delay_s = deterministic, delay_s
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts: Counter = Counter()
@@ -48,7 +52,12 @@ class FakeOpenAI:
         self.server.server_close()
 
     # -- the fault model
-    def draw(self, allowed: list[str]) -> tuple[str, dict]:
+    def draw(self, allowed: list[str], body: dict | None = None) -> tuple[str, dict]:
+        if self.deterministic and body is not None:
+            rng = random.Random(json.dumps(body, sort_keys=True))
+            with self.lock:
+                self.counts["ok"] += 1
+            return "ok", {d: rng.randint(1, 5) for d in DIMENSION_NAMES}
         with self.lock:
             faults = [f for f in self.faults if f in allowed]
             fault = self.rng.choice(faults) if faults and self.rng.random() < self.fault_rate else "ok"
@@ -145,7 +154,8 @@ def _handler(fake: FakeOpenAI):
             body = json.loads(raw or b"{}")
             if self.path.endswith("/batches"):
                 return self._send(200, fake.create_batch(body))
-            fault, scores = fake.draw(FAULTS)
+            fault, scores = fake.draw(FAULTS, body)
+            time.sleep(fake.delay_s)
             if fault == "429":
                 return self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0.05"})
             if fault in ("500", "503"):

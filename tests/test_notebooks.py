@@ -9,6 +9,7 @@ import jupytext
 import pandas as pd
 import pytest
 
+from delta_utils.analyze import FIGURES
 from delta_utils.config import REPO_ROOT
 from delta_utils.stages import STAGES
 
@@ -34,7 +35,7 @@ def _run(stage, env, run=None):
                           env=env, capture_output=True, text=True, cwd=REPO_ROOT)
 
 
-GRID = ["dpo_gen_qwen0.5b", "kto_gen_qwen0.5b"]
+GRID = ["dpo_gen_qwen0.5b", "kto_gen_qwen0.5b", "dpo_top50_step", "dpo_random50"]
 
 
 FAKE_KEY = "sk-fake-9d2c41-never-write-me"
@@ -56,17 +57,31 @@ def test_smoke_pipeline_end_to_end(runs_dir):
     for stage in STAGES:
         assert (run / stage / f"{stage}.ipynb").is_file()
     figs = runs_dir / "figures" / "smoke"
-    for name in ["generator_ladder", "delta_by_dimension", "eval_accuracy", "training_curves"]:
+    for name in FIGURES:
         for ext in ("png", "pdf", "csv"):
-            assert (figs / f"{name}.{ext}").stat().st_size > 0
-    # the figure's numbers are the stored evaluation records
+            assert (figs / f"{name}.{ext}").stat().st_size > 0, f"{name}.{ext}"
+    assert (figs / "findings.md").read_text().count("|") > 20
+    # the figures' numbers are the stored evaluation records
     records = pd.read_json(run / "05_evaluate" / "records.jsonl", lines=True)
-    fig = pd.read_csv(figs / "eval_accuracy.csv")
-    for row in fig.itertuples():
-        rec = records[(records.model == row.model) & (records.eval_set == row.eval_set)]
-        assert row.accuracy == pytest.approx(rec["correct"].mean())
+    pol = records[records.kind == "policy"]
+    gains = pd.read_csv(figs / "gains.csv")
+    assert set(gains.run) == set(GRID)
+    for row in gains.itertuples():
+        sel = pol if row.domain == "all" else pol[pol.domain == row.domain]
+        acc = sel.groupby("model")["correct"].mean()
+        assert row.diff == pytest.approx(acc[row.run] - acc["base"]), row
+    gen = pd.read_csv(figs / "generator_gains.csv")
+    assert set(gen.run) == {"dpo_gen_qwen0.5b", "kto_gen_qwen0.5b"}
+    sel = pd.read_csv(figs / "dimension_selection.csv")
+    assert {"step_coherence", "random", "full"} <= set(sel.selection)
+    ablation = pd.read_csv(figs / "correctness_ablation.csv").set_index("condition")
+    assert ablation.loc["base", "accuracy"] == pytest.approx(pol[pol.model == "base"]["correct"].mean())
+    traces = pd.read_json(run / "01_generate" / "traces.jsonl", lines=True)
+    ladder = pd.read_csv(figs / "generator_ladder.csv")
+    for row in ladder[ladder.eval_set == "train prompts"].itertuples():
+        assert row.accuracy == pytest.approx(traces[traces.model == row.model]["correct"].mean())
     # both methods trained, with logged steps
-    for name in ["dpo_gen_qwen0.5b", "kto_gen_qwen0.5b"]:
+    for name in GRID:
         meta = json.loads((run / "04_train" / name / "run.json").read_text())
         assert meta["steps"] == 2 and (run / "04_train" / name / "final" / "adapter_config.json").is_file()
     # a second run with nothing changed recomputes nothing
@@ -79,6 +94,21 @@ def test_smoke_pipeline_end_to_end(runs_dir):
     for f in list((runs_dir / "runs").rglob("*")) + list((runs_dir / "figures").rglob("*")):
         if f.is_file():
             assert FAKE_KEY.encode() not in f.read_bytes(), f
+    # seeds: the same profile run again from scratch (fresh caches, fresh training) gives identical
+    # preference data and identical evaluation results
+    again = runs_dir / "again"
+    env3 = env | {"DELTA_LAB_RUNS": str(again / "runs"), "DELTA_LAB_FIGURES": str(again / "figures")}
+    for stage in STAGES[:5]:
+        for name in GRID if stage == "04_train" else []:
+            assert _run(stage, env3, name).returncode == 0
+        r = _run(stage, env3)
+        assert r.returncode == 0, f"{stage} (second run) failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    sets = sorted((run / "03_pair" / "sets").glob("*.jsonl"))
+    assert len(sets) >= 4
+    for p in sets:
+        assert p.read_bytes() == (again / "runs" / "smoke" / "03_pair" / "sets" / p.name).read_bytes(), p.name
+    rec2 = pd.read_json(again / "runs" / "smoke" / "05_evaluate" / "records.jsonl", lines=True)
+    pd.testing.assert_frame_equal(records, rec2)
     # a stage cannot run before its inputs exist
     env2 = env | {"DELTA_LAB_RUNS": str(runs_dir / "empty")}
     r = _run("03_pair", env2)

@@ -120,6 +120,7 @@ def test_checkpoints_of_another_policy_are_refused(runs_dir, tmp_path):
     _write_set(prof, "pool", _pairs(2))
     d = prof.run_dir() / "04_train" / "r"
     (d / "checkpoints" / "checkpoint-1").mkdir(parents=True)
+    (d / "checkpoints" / "checkpoint-1" / "trainer_state.json").write_text("{}")
     (d / "checkpoint_of.json").write_text(json.dumps({"hash": "x", "policy": "qwen2.5-coder-0.5b"}))
     with pytest.raises(ValueError, match="checkpoints of policy 'qwen2.5-coder-0.5b'"):
         train_run(prof, RunSpec(name="r", method="dpo", preference_set="pool"))
