@@ -142,7 +142,15 @@ def _rows(name: str, path: str | Path | None):
         import pandas as pd
 
         return pd.read_parquet(p).to_dict("records")
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    rows = []
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"benchmark {name!r}: line {n} of {p} is not valid JSON ({e.msg}); each line must "
+                                 "be one JSON object with the benchmark's fields") from None
+    return rows
 
 
 def load_benchmark(name: str, path: str | Path | None = None, n: int | None = None, seed: int = 0) -> list[Problem]:
@@ -151,11 +159,23 @@ def load_benchmark(name: str, path: str | Path | None = None, n: int | None = No
         probs = _humaneval()
     elif name in BENCHMARKS:
         rows = _rows(name, path)
-        probs = [p for i, r in enumerate(rows) if (p := BENCHMARKS[name].normalise(r, i)) is not None]
+        probs = []
+        for i, r in enumerate(rows):
+            try:
+                p = BENCHMARKS[name].normalise(r, i)
+            except (KeyError, TypeError, IndexError) as e:
+                where = f" in {path}" if path else ""
+                fields = sorted(r) if isinstance(r, dict) else type(r).__name__
+                raise ValueError(f"benchmark {name!r}: item {i}{where} lacks a field the loader needs ({e}); it has "
+                                 f"{fields}. Give the file the fields of the hub dataset {BENCHMARKS[name].hub[0]!r} "
+                                 "(the same names), or convert it first") from None
+            if p is not None:
+                probs.append(p)
     else:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS) + ['humaneval'])}")
     if not probs:
-        raise ValueError(f"benchmark {name!r} has no usable items" + (f" in {path}" if path else ""))
+        raise ValueError(f"benchmark {name!r} has no usable items" + (f" in {path}" if path else "") +
+                         "; point `path:` at a file with at least one item, or drop the set from evaluate.sets")
     if n is not None and n < len(probs):
         idx = sorted(random.Random(f"{name}/{seed}").sample(range(len(probs)), n))
         probs = [probs[i] for i in idx]

@@ -15,7 +15,7 @@ import pandas as pd
 from .config import Profile
 from .rubric import DIMENSION_NAMES
 from .stages import read_table, stage_dir, write_manifest, write_table
-from .store import atomic_write_text
+from .store import atomic_dir, atomic_write_text
 from .tasks import Problem, chat_prompt
 
 STAGE = "03_pair"
@@ -141,17 +141,6 @@ def to_dataset(pairs: pd.DataFrame):
     return datasets.Dataset.from_pandas(pairs.reset_index(drop=True), preserve_index=False)
 
 
-def _save_dataset(ds, path) -> None:
-    """`save_to_disk` beside the target, then swapped in: a killed run never leaves half a dataset."""
-    import shutil
-
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    ds.save_to_disk(str(tmp))
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
-
-
 def to_kto(pairs: pd.DataFrame) -> pd.DataFrame:
     """TRL's unpaired format: each pair gives a desirable (chosen) and an undesirable (rejected) example."""
     keep = [c for c in pairs.columns if c not in ("chosen", "rejected")]
@@ -189,9 +178,10 @@ def run(profile: Profile) -> dict[str, pd.DataFrame]:
         p.parent.mkdir(parents=True, exist_ok=True)
         paths.append(write_table(df, p))
         # the same set as Hugging Face datasets: TRL's paired format and KTO's unpaired one
-        _save_dataset(to_dataset(df), out / "hf" / name)
         kto = to_kto(df)
-        _save_dataset(to_dataset(kto), out / "hf" / f"{name}__kto")
+        for ds_name, table in [(name, df), (f"{name}__kto", kto)]:
+            with atomic_dir(out / "hf" / ds_name) as tmp:
+                to_dataset(table).save_to_disk(str(tmp))
         dw, uw = kto_weights(kto["label"])
         card.append({"set": name, "pairs": len(df), "chosen_correct": round(float(df["chosen_correct"].mean()), 3),
                      "rejected_correct": round(float(df["rejected_correct"].mean()), 3),

@@ -20,7 +20,7 @@ from .config import Profile, RunSpec
 from .models import hf_dir
 from .pairing import PairingError, kto_weights, load_set, to_kto
 from .stages import stage_dir, write_manifest
-from .store import atomic_write_json, atomic_write_text, content_hash, stable_json
+from .store import atomic_dir, atomic_write_json, atomic_write_text, content_hash, stable_json
 
 STAGE = "04_train"
 
@@ -180,12 +180,9 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     atomic_write_text(out / "log.csv", log.to_csv(index=False))
     if getattr(trainer.state, "nan_stop", False):
         raise FloatingPointError(f"[{spec.name}] loss became NaN; the last good checkpoint is in {out / 'checkpoints'}")
-    final, tmp = out / "final", out / "final.tmp"  # written aside, then swapped in: never half a model
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    with atomic_dir(out / "final") as tmp:  # never half a model
+        trainer.model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
     steps = [r for r in trainer.state.log_history if "loss" in r]
     atomic_write_json(done, {"hash": h, "run": spec.model_dump(), "hparams": hp.model_dump(),
                              "policy": profile.train.policy, "pairs": len(pairs), "device": device,

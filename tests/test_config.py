@@ -106,3 +106,17 @@ def test_stage_refuses_to_start_without_disk(monkeypatch, runs_dir):
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 10**12, 10**8))
     with pytest.raises(RuntimeError, match="needs about 3.0 GB free"):
         pipeline.check_disk(load_profile("smoke"), "01_generate")
+
+
+@pytest.mark.parametrize("content, msg", [
+    ("", "no usable items"),
+    ('{"question": "What is 2 + 2?", "answer": "#### 4"}\n{"question": "broken\n', "line 2 .* not valid JSON"),
+    ('{"problem": "What is 2 + 2?", "solution": "4"}\n', "lacks a field .*'problem', 'solution'.*openai/gsm8k"),
+])
+def test_user_supplied_benchmark_file_errors(tmp_path, content, msg):
+    from delta_utils.benchmarks import load_benchmark
+
+    f = tmp_path / "mine.jsonl"
+    f.write_text(content)
+    with pytest.raises(ValueError, match=msg):
+        load_benchmark("gsm8k", path=f)

@@ -141,7 +141,7 @@ def test_generate_judge_pair_survive_repeated_sigkill(tmp_path):
     for name in ["full", "full__kto"]:
         pd.testing.assert_frame_equal(datasets.load_from_disk(str(ref / "03_pair/hf" / name)).to_pandas(),
                                       datasets.load_from_disk(str(got / "03_pair/hf" / name)).to_pandas())
-    assert not list((got / "03_pair/hf").glob("*.tmp"))
+    assert not list((got / "03_pair/hf").glob(".*.tmp"))  # no half-written datasets left behind
     print("uninterrupted run (s):", {k: round(v, 1) for k, v in work.items()}, "kill times (s after start of work):",
           kills)
 
