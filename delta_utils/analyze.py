@@ -431,6 +431,19 @@ def findings_markdown(f: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def takeaway(profile: Profile, f: pd.DataFrame, g: pd.DataFrame) -> str:
+    """One paragraph from the findings and the gains: how many testable claims agree, how many are significant,
+    and the largest change over the base policy."""
+    tested = f[~f["agrees"].astype(str).str.startswith("n/a")]
+    agree, signif = int((tested["agrees"] == "yes").sum()), int((tested["p_value"] < 0.05).sum())
+    best = g[g["domain"] == "all"].sort_values("diff").iloc[-1]
+    return (f"Takeaway: of {len(tested)} claims testable on the {profile.name} profile, {agree} agree in direction and "
+            f"{signif} reach p < 0.05. The largest change over the base policy is {best['run']} "
+            f"({best['diff']:+.1%} on all items, 95 % CI [{best['ci_low']:+.1%}, {best['ci_high']:+.1%}]). "
+            + ("At this scale effects are small and noisy: directions are suggestive, not evidence."
+               if signif < len(tested) else "Every testable claim reaches p < 0.05 on this profile."))
+
+
 def update_readme(profile: Profile, md: str, readme: Path = REPO_ROOT / "README.md") -> bool:
     """Replace the block between `<!-- findings:<profile> -->` and `<!-- /findings:<profile> -->` in the README.
 

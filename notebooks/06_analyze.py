@@ -122,13 +122,5 @@ findings = pd.read_csv(figs / "findings.csv")
 display(Markdown((figs / "findings.md").read_text()))
 
 # %%
-tested = findings[~findings["agrees"].astype(str).str.startswith("n/a")]
-agree = int((tested["agrees"] == "yes").sum())
-signif = int((tested["p_value"] < 0.05).sum())
-gains = pd.read_csv(figs / "gains.csv")
-best = gains[gains.domain == "all"].sort_values("diff").iloc[-1]
-print(f"Takeaway: of {len(tested)} claims testable on the {prof.name} profile, {agree} agree in direction and "
-      f"{signif} reach p < 0.05. The largest change over the base policy is {best['run']} "
-      f"({best['diff']:+.1%} on all items, 95 % CI [{best['ci_low']:+.1%}, {best['ci_high']:+.1%}]). "
-      + ("At this scale effects are small and noisy: directions are suggestive, not evidence."
-         if signif < len(tested) else "Every testable claim reaches p < 0.05 on this profile."))
+# Takeaway, written from the findings and the gains over the base policy
+print(analyze.takeaway(prof, findings, pd.read_csv(figs / "gains.csv")))

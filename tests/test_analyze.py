@@ -71,6 +71,9 @@ def test_findings_from_numbers(smoke):
     gen = f[f["claim"].str.startswith("Generator-level")]
     assert len(gen) == 2 and gen["agrees"].str.startswith("n/a").all()
     assert f[f["claim"].str.startswith("Correctness")]["agrees"].iloc[0].startswith("n/a")
+    g = analyze.gains(smoke, _records(RECORDS), _traces())
+    text = analyze.takeaway(smoke, f, g)
+    assert "of 2 claims testable" in text and "2 agree" in text and "dpo_top50_step (+30.0% on all items" in text
     md = analyze.findings_markdown(f)
     assert "+20.0%" in md and md.count("\n") == len(f) + 2
 
