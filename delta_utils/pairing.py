@@ -141,12 +141,20 @@ def to_dataset(pairs: pd.DataFrame):
     return datasets.Dataset.from_pandas(pairs.reset_index(drop=True), preserve_index=False)
 
 
-def to_kto(pairs: pd.DataFrame) -> pd.DataFrame:
-    """TRL's unpaired format: each pair gives a desirable (chosen) and an undesirable (rejected) example."""
+def to_kto(pairs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """TRL's unpaired format: each pair gives a desirable (chosen) and an undesirable (rejected) example.
+
+    KTOTrainer reads its data in order (its KL term pairs each prompt with a neighbour's completion
+    inside a fixed batch), so the order is the batches: desirable and undesirable examples alternate,
+    each side in its own seeded permutation, so every batch holds both labels and a prompt rarely
+    meets its own pair's completion as a KL neighbour.
+    """
     keep = [c for c in pairs.columns if c not in ("chosen", "rejected")]
     pos = pairs[keep].assign(completion=pairs["chosen"], label=True)
     neg = pairs[keep].assign(completion=pairs["rejected"], label=False)
-    return pd.concat([pos, neg], ignore_index=True)
+    rng, n = np.random.default_rng(seed), len(pairs)
+    both = pd.concat([pos.iloc[rng.permutation(n)], neg.iloc[rng.permutation(n)]], ignore_index=True)
+    return both.iloc[np.column_stack([np.arange(n), n + np.arange(n)]).ravel()].reset_index(drop=True)
 
 
 def kto_weights(labels: pd.Series) -> tuple[float, float]:
@@ -178,7 +186,7 @@ def run(profile: Profile) -> dict[str, pd.DataFrame]:
         p.parent.mkdir(parents=True, exist_ok=True)
         paths.append(write_table(df, p))
         # the same set as Hugging Face datasets: TRL's paired format and KTO's unpaired one
-        kto = to_kto(df)
+        kto = to_kto(df, seed=profile.pairing.seed)
         for ds_name, table in [(name, df), (f"{name}__kto", kto)]:
             with atomic_dir(out / "hf" / ds_name) as tmp:
                 to_dataset(table).save_to_disk(str(tmp))

@@ -43,25 +43,36 @@ def check_pairs(df: pd.DataFrame, name: str) -> None:
         raise PairingError(f"preference set {name!r} has {int(same.sum())} pairs whose chosen and rejected texts are identical")
 
 
+def training_rows(profile: Profile, spec: RunSpec, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The rows the trainer reads, in its order: DPO's pairs, or KTO's alternating unpaired examples."""
+    if spec.method == "dpo":
+        return pairs[["prompt", "chosen", "rejected"]].reset_index(drop=True)
+    return to_kto(pairs, seed=profile.train.hparams.seed)[["prompt", "completion", "label"]]
+
+
 def run_hash(profile: Profile, spec: RunSpec, data: pd.DataFrame) -> str:
+    """What a trained run depends on: its spec, the hyper-parameters, the policy and its exact rows."""
     return content_hash(spec.model_dump(), profile.train.hparams.model_dump(), profile.train.policy,
-                        stable_json(data[["prompt", "chosen", "rejected"]].to_dict("records")))
+                        stable_json(data.to_dict("records")))
 
 
 def ref_store(profile: Profile):
-    """Reference log-probs of DPO pairs, persisted across runs (TRL recomputes them every run)."""
+    """Reference log-probs, persisted across runs (TRL recomputes them every run)."""
     from .store import RecordCache
 
     return RecordCache(profile.run_dir() / "cache" / "ref_logps.sqlite")
 
 
-def ref_key(profile: Profile, row) -> str:
-    """What a pair's reference log-probs depend on: the reference model, tokenization limits, the texts."""
-    hp = profile.train.hparams
+def ref_identity(profile: Profile) -> str:
+    """The reference model and the tokenization limit: what every persisted log-prob depends on besides its text."""
     from .engine import model_identity
 
-    return content_hash(model_identity(profile.train.policy, "llamacpp"), "hf-fp32", hp.max_length,
-                        row["prompt"], row["chosen"], row["rejected"], n=24)
+    return content_hash(model_identity(profile.train.policy, "llamacpp"), "hf-fp32", profile.train.hparams.max_length)
+
+
+def ref_key(profile: Profile, row) -> str:
+    """Key of a DPO pair's reference log-probs: the reference model, tokenization limits, the texts."""
+    return content_hash(ref_identity(profile), row["prompt"], row["chosen"], row["rejected"], n=24)
 
 
 def _persisted_ref_dpo(store, base_cls):
@@ -87,6 +98,38 @@ def _persisted_ref_dpo(store, base_cls):
     return PersistedRefDPOTrainer
 
 
+def _persisted_ref_kto(store, base_cls, identity: str):
+    """A KTOTrainer whose reference log-probs come from `store` where known. KTO needs two per example:
+    log p_ref(completion | prompt) and, for its KL term, log p_ref(neighbour's completion | prompt). Both
+    are the same function of (prompt tokens, completion tokens), so both are stored under that key and a
+    subset run reuses whatever any earlier run computed; rows with anything missing go through TRL's own
+    precompute."""
+
+    class PersistedRefKTOTrainer(base_cls):
+        ref_forwards = 0  # examples whose reference log-probs this run had to compute
+
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            kl = self.calculate_KL
+            cols = ["prompt_ids", "completion_ids"] + (["KL_completion_ids"] if kl else [])
+            rows = dataset.select_columns(cols).to_list()
+            key = lambda r, c: content_hash(identity, r["prompt_ids"], r[c], n=24)  # noqa: E731
+            keys = [[key(r, c) for c in cols[1:]] for r in rows]
+            have = store.get_many(sorted({k for ks in keys for k in ks}))
+            missing = [i for i, ks in enumerate(keys) if any(k not in have for k in ks)]
+            if missing:
+                sub = super()._precompute_ref_logps(dataset.select(missing), name, batch_size)
+                got = [sub["ref_logps"]] + ([sub["ref_KL_logps"]] if kl else [])
+                for j, i in enumerate(missing):
+                    for k, values in zip(keys[i], got):
+                        store.put(k, {"logp": float(values[j])}, kind="kto_ref")
+                have = store.get_many(sorted({k for ks in keys for k in ks}))
+            type(self).ref_forwards = len(missing)
+            out = dataset.add_column("ref_logps", [have[ks[0]]["logp"] for ks in keys])
+            return out.add_column("ref_KL_logps", [have[ks[1]]["logp"] for ks in keys]) if kl else out
+
+    return PersistedRefKTOTrainer
+
+
 def run_dir(profile: Profile, name: str) -> Path:
     return stage_dir(profile, STAGE) / name
 
@@ -95,7 +138,8 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     """Train one grid run (or reuse it if done with the same config and data); returns its folder."""
     pairs = load_set(profile, spec.preference_set)
     check_pairs(pairs, spec.preference_set)
-    h = run_hash(profile, spec, pairs)
+    data = training_rows(profile, spec, pairs)
+    h = run_hash(profile, spec, data)
     out = run_dir(profile, spec.name)
     done = out / "run.json"
     if done.is_file() and _read_hash(done) == h and (out / "final").is_dir():
@@ -143,25 +187,22 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                 control.should_training_stop = True
                 state.nan_stop = True  # read after training
 
-    cols = ["prompt", "chosen", "rejected"]
-    store = None
+    store = ref_store(profile) if hp.precompute_ref_log_probs else None
     if spec.method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
         args = DPOConfig(**common)
-        data = pairs[cols]
         trainer_cls = DPOTrainer
-        if hp.precompute_ref_log_probs:
-            store = ref_store(profile)
+        if store is not None:
             data = data.assign(ref_key=[ref_key(profile, r) for r in data.to_dict("records")])
             trainer_cls = _persisted_ref_dpo(store, DPOTrainer)
     else:
         from trl import KTOConfig, KTOTrainer
 
-        data = to_kto(pairs)[["prompt", "completion", "label"]]
         dw, uw = kto_weights(data["label"])
-        args = KTOConfig(**common, desirable_weight=dw, undesirable_weight=uw)
-        trainer_cls = KTOTrainer
+        # sequential: the rows are already in batch order (see pairing.to_kto), as TRL's KL term requires
+        args = KTOConfig(**common, desirable_weight=dw, undesirable_weight=uw, train_sampling_strategy="sequential")
+        trainer_cls = KTOTrainer if store is None else _persisted_ref_kto(store, KTOTrainer, ref_identity(profile))
     import datasets
 
     ds = datasets.Dataset.from_pandas(data.reset_index(drop=True), preserve_index=False)
@@ -189,7 +230,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                              "wall_s": round(wall, 1), "steps": len(steps),
                              "s_per_step": round(wall / max(1, len(steps)), 2),
                              "ref_logps_computed": ref_forwards,
-                             "ref_logps_reused": None if ref_forwards is None else len(pairs) - ref_forwards,
+                             "ref_logps_reused": None if ref_forwards is None else len(data) - ref_forwards,
                              "resumed_from": str(last) if last else None})
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out

@@ -50,9 +50,20 @@ def test_no_common_prompts():
 
 def test_kto_conversion_and_weights():
     traces, scores, problems = _data()
-    kto = to_kto(build_pairs(traces, scores, problems, "big", "small"))
+    pairs = build_pairs(traces, scores, problems, "big", "small")
+    kto = to_kto(pairs)
     assert kto["label"].sum() == 3 and (~kto["label"]).sum() == 3
     assert set(kto.columns) >= {"prompt", "completion", "label"}
+    # KTOTrainer reads in order: labels alternate, so every batch of two or more holds both
+    assert list(kto["label"]) == [True, False] * 3
+    # each pair's chosen text is a desirable example and its rejected text an undesirable one, once each
+    want = sorted([(p, c, True) for p, c in zip(pairs["prompt_id"], pairs["chosen"].map(str))]
+                  + [(p, r, False) for p, r in zip(pairs["prompt_id"], pairs["rejected"].map(str))])
+    assert sorted(zip(kto["prompt_id"], kto["completion"].map(str), kto["label"])) == want
+    # the order is a seeded permutation: the same seed gives the same order, another seed may not
+    assert to_kto(pairs, seed=0).equals(kto)
+    orders = {tuple(to_kto(pairs, seed=s)["prompt_id"]) for s in range(8)}
+    assert len(orders) > 1
     assert kto_weights(kto["label"]) == (1.0, 1.0)
     for n_pos, n_neg in [(10, 30), (30, 10), (5, 4)]:
         labels = pd.Series([True] * n_pos + [False] * n_neg)

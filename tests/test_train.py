@@ -66,6 +66,32 @@ def test_reference_logps_are_computed_once_per_pool(runs_dir, tmp_path):
     assert train_run(prof, RunSpec(name="b", method="dpo", preference_set="subset")).is_dir()
 
 
+@pytest.mark.slow
+def test_kto_reference_logps_are_persisted_and_equal_trls(runs_dir, tmp_path):
+    prof = _profile(tmp_path)
+    pool = _pairs(4)
+    _write_set(prof, "pool", pool)
+    a = json.loads((train_run(prof, RunSpec(name="a", method="kto", preference_set="pool")) / "run.json").read_text())
+    b = json.loads((train_run(prof, RunSpec(name="b", method="kto", preference_set="pool")) / "run.json").read_text())
+    assert a["ref_logps_computed"] == 8  # 4 pairs -> 8 unpaired examples, each with its KL neighbour
+    assert b["ref_logps_computed"] == 0  # the second run reads every reference log-prob from disk
+    (tmp_path / "plain").mkdir()
+    plain = _profile(tmp_path / "plain")
+    _write_set(plain, "pool", pool)
+    import delta_utils.train as T
+
+    orig = T._persisted_ref_kto
+    T._persisted_ref_kto = lambda store, cls, ident: cls  # TRL's own precompute
+    try:
+        c_dir = train_run(plain, RunSpec(name="c", method="kto", preference_set="pool"))
+    finally:
+        T._persisted_ref_kto = orig
+    log_b = pd.read_csv(prof.run_dir() / "04_train" / "b" / "log.csv").dropna(subset=["loss"]).iloc[0]
+    log_c = pd.read_csv(c_dir / "log.csv").dropna(subset=["loss"]).iloc[0]
+    assert log_b["loss"] == pytest.approx(log_c["loss"], rel=1e-4)
+    assert log_b["kl"] == pytest.approx(log_c["kl"], rel=1e-4, abs=1e-6)
+
+
 def test_bad_preference_sets_fail_before_training(runs_dir, tmp_path):
     prof = _profile(tmp_path)
     same = _pairs(2)
