@@ -1,13 +1,15 @@
-"""DPO step time on CPU: the project's training configuration vs TRL's defaults, on the same data.
+"""DPO (or KTO) step time on CPU: the project's training configuration vs TRL's defaults, on the same data.
 
   A. TRL defaults: full fine-tuning, gradient checkpointing on, a reference forward every step;
   B. the project's tiny configuration: LoRA r16 on all linear layers, gradient checkpointing off,
      reference log-probs precomputed once and persisted (delta_utils.train);
-  C. B again on a subset of the same pool: its reference log-probs come from the store (no forward).
+  C. B again, as a second run of the grid: DPO on a subset of the same pool, KTO on the same pool (its
+     KL term pairs each prompt with a neighbour's completion, so a subset has new (prompt, completion)
+     combinations); its reference log-probs come from the store (no forward).
 Prints seconds per optimizer step (steps 2..N, after warm-up), the ratio B/A (goal <= 0.4), and the
 reference-pass time saved by C.
 
-    python bench/train.py [--pairs 16] [--steps 5] [--batch 4]
+    python bench/train.py [--method dpo|kto] [--pairs 16] [--steps 5] [--batch 4]
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ def profile(root: Path, name: str, hp: dict):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--method", choices=["dpo", "kto"], default="dpo")
     ap.add_argument("--pairs", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batch", type=int, default=4)
@@ -89,7 +92,8 @@ def main() -> None:
             p = prof.run_dir() / "03_pair" / "sets" / f"{name}.jsonl"
             p.parent.mkdir(parents=True, exist_ok=True)
             write_table(df, p)
-        runs = [("pool", key)] + ([("subset", "C_project_reused_ref")] if key == "B_project" else [])
+        second = "subset" if a.method == "dpo" else "pool"
+        runs = [("pool", key)] + ([(second, "C_project_reused_ref")] if key == "B_project" else [])
         for pset, label in runs:
             import transformers
 
@@ -102,11 +106,12 @@ def main() -> None:
             transformers.Trainer.__init__ = patched
             try:
                 t0 = time.monotonic()
-                d = orig_init(prof, RunSpec(name=label, method="dpo", preference_set=pset))
+                d = orig_init(prof, RunSpec(name=label, method=a.method, preference_set=pset))
                 wall[label] = (time.monotonic() - t0, json.loads((d / "run.json").read_text()))
             finally:
                 transformers.Trainer.__init__ = orig
     per_step = {k: sum(v[1:]) / max(1, len(v) - 1) for k, v in times.items()}
+    print(f"{a.method.upper()}, {a.pairs} pairs, batch {a.batch}, {a.steps} steps, SmolLM2-135M on CPU")
     for k in ["A_trl_defaults", "B_project", "C_project_reused_ref"]:
         w, meta = wall[k]
         print(f"{k:>22}: {per_step[k]:6.2f} s/step (steps 2..{len(times[k])}), whole run {w:6.1f} s, "
@@ -115,7 +120,7 @@ def main() -> None:
     pre_b = wall["B_project"][0] - sum(times["B_project"])
     pre_c = wall["C_project_reused_ref"][0] - sum(times["C_project_reused_ref"])
     print(f"time outside optimizer steps (load + reference pass): first run {pre_b:.1f} s, "
-          f"second run on a subset of the pool {pre_c:.1f} s")
+          f"second run ({second}) {pre_c:.1f} s")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@
 # **Reads:** `03_pair/sets/*.jsonl`, the policy model. **Writes:** `runs/<profile>/04_train/<run>/`
 # with `final/` (LoRA adapter or weights), `log.csv` (loss, reward margins and accuracies per step)
 # and `run.json` (config, data hash, step time). Unchanged runs are skipped; a killed run resumes
-# from its last checkpoint. The reference model's log-probs of DPO pairs are computed once per pair
-# and kept in `runs/<profile>/cache/ref_logps.sqlite`: a run on a subset of a pool (top-k, random)
-# does no reference forward at all (`ref_logps_reused`).
+# from its last checkpoint. The reference model's log-probs are computed once and kept in
+# `runs/<profile>/cache/ref_logps.sqlite`: a DPO run on a subset of a pool (top-k, random) does no
+# reference forward at all (`ref_logps_reused`), nor does a second KTO run on the same set. KTO reads
+# its examples in order (its KL term pairs each prompt with a neighbour's completion in the batch), so
+# desirable and undesirable examples alternate, each side in a seeded order.
 #
 # **Parameters:** `profile`; `runs`, a list of run names to train (empty: the whole grid).
 
