@@ -2,7 +2,8 @@
 
   A. TRL defaults: full fine-tuning, gradient checkpointing on, a reference forward every step;
   B. the project's tiny configuration: LoRA r16 on all linear layers, gradient checkpointing off,
-     reference log-probs precomputed once and persisted (delta_utils.train);
+     bf16 autocast where the CPU has native bf16 units (AMX / AVX512-BF16), reference log-probs
+     precomputed once and persisted (delta_utils.train);
   C. B again, as a second run of the grid: DPO on a subset of the same pool, KTO on the same pool (its
      KL term pairs each prompt with a neighbour's completion, so a subset has new (prompt, completion)
      combinations); its reference log-probs come from the store (no forward).
@@ -59,6 +60,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--baseline-precision", choices=["fp32", "bf16"], default="fp32",
+                    help="A's precision: the issue's measured baseline is fp32 (TRL's own default is bf16)")
     a = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-train-"))
     os.environ["DELTA_LAB_RUNS"] = str(root / "runs")
@@ -80,9 +83,10 @@ def main() -> None:
     data = pairs(a.pairs)
     common = {"max_steps": a.steps, "batch_size": a.batch, "learning_rate": 5e-6}
     configs = {
-        "A_trl_defaults": {**common, "lora": None, "gradient_checkpointing": True, "precompute_ref_log_probs": False},
+        "A_trl_defaults": {**common, "lora": None, "gradient_checkpointing": True, "precompute_ref_log_probs": False,
+                           "precision": a.baseline_precision},
         "B_project": {**common, "lora": {"r": 16, "alpha": 32}, "gradient_checkpointing": False,
-                      "precompute_ref_log_probs": True},
+                      "precompute_ref_log_probs": True, "precision": "auto"},
     }
     wall = {}
     orig_init = T.train_run

@@ -35,6 +35,17 @@ def resolve_device(pref: str) -> str:
     return pref
 
 
+def resolve_precision(pref: str, device: str) -> str:
+    """bf16 where the hardware computes it natively (CUDA; CPUs with AMX or AVX512-BF16), else fp32."""
+    if pref != "auto":
+        return pref
+    if device == "cuda":
+        return "bf16"
+    import torch
+
+    return "bf16" if torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported() else "fp32"
+
+
 def check_pairs(df: pd.DataFrame, name: str) -> None:
     if len(df) == 0:
         raise PairingError(f"preference set {name!r} is empty")
@@ -159,6 +170,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
 
     hp = profile.train.hparams
     device = resolve_device(profile.train.device)
+    precision = resolve_precision(hp.precision, device)
     policy_dir = hf_dir(profile.train.policy)
     tok = AutoTokenizer.from_pretrained(policy_dir)
     if tok.pad_token is None:
@@ -177,7 +189,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                   save_total_limit=1, report_to=[], seed=hp.seed, data_seed=hp.seed,
                   gradient_checkpointing=hp.gradient_checkpointing,
                   precompute_ref_log_probs=hp.precompute_ref_log_probs,
-                  use_cpu=device == "cpu", bf16=device == "cuda", dataloader_num_workers=0,
+                  use_cpu=device == "cpu", bf16=precision == "bf16", dataloader_num_workers=0,
                   lr_scheduler_type="constant", warmup_steps=0,
                   logging_nan_inf_filter=False)  # the default hides NaN losses from the logs we check
 
@@ -226,7 +238,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
         tok.save_pretrained(tmp)
     steps = [r for r in trainer.state.log_history if "loss" in r]
     atomic_write_json(done, {"hash": h, "run": spec.model_dump(), "hparams": hp.model_dump(),
-                             "policy": profile.train.policy, "pairs": len(pairs), "device": device,
+                             "policy": profile.train.policy, "pairs": len(pairs), "device": device, "precision": precision,
                              "wall_s": round(wall, 1), "steps": len(steps),
                              "s_per_step": round(wall / max(1, len(steps)), 2),
                              "ref_logps_computed": ref_forwards,
