@@ -10,7 +10,10 @@
 Prints seconds per optimizer step (steps 2..N, after warm-up), the ratio B/A (goal <= 0.4), and the
 reference-pass time saved by C.
 
-    python bench/train.py [--method dpo|kto] [--pairs 16] [--steps 5] [--batch 4]
+    python bench/train.py [--method dpo|kto] [--pairs 16] [--steps 5] [--batch 4] [--set PATH]
+
+By default the pairs are synthetic (~60-100 tokens per completion); `--set runs/tiny/03_pair/sets/
+gen__qwen2.5-coder-1.5b.jsonl` takes the first `--pairs` pairs of a real preference set instead.
 """
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--set", type=Path, help="a preference set written by 03_pair (.jsonl) instead of synthetic pairs")
     ap.add_argument("--baseline-precision", choices=["fp32", "bf16"], default="fp32",
                     help="A's precision: the issue's measured baseline is fp32 (TRL's own default is bf16)")
     a = ap.parse_args()
@@ -80,7 +84,12 @@ def main() -> None:
         def on_step_end(self, args, state, control, **kw):
             times.setdefault(self.key, []).append(time.monotonic() - self.t)
 
-    data = pairs(a.pairs)
+    if a.set:
+        from delta_utils.stages import read_table
+
+        data = read_table(a.set).iloc[: a.pairs].reset_index(drop=True)
+    else:
+        data = pairs(a.pairs)
     common = {"max_steps": a.steps, "batch_size": a.batch, "learning_rate": 5e-6}
     configs = {
         "A_trl_defaults": {**common, "lora": None, "gradient_checkpointing": True, "precompute_ref_log_probs": False,
@@ -115,7 +124,8 @@ def main() -> None:
             finally:
                 transformers.Trainer.__init__ = orig
     per_step = {k: sum(v[1:]) / max(1, len(v) - 1) for k, v in times.items()}
-    print(f"{a.method.upper()}, {a.pairs} pairs, batch {a.batch}, {a.steps} steps, SmolLM2-135M on CPU")
+    print(f"{a.method.upper()}, {len(data)} pairs ({a.set or 'synthetic'}), batch {a.batch}, {a.steps} steps, "
+          "SmolLM2-135M on CPU")
     for k in ["A_trl_defaults", "B_project", "C_project_reused_ref"]:
         w, meta = wall[k]
         print(f"{k:>22}: {per_step[k]:6.2f} s/step (steps 2..{len(times[k])}), whole run {w:6.1f} s, "
