@@ -359,7 +359,10 @@ def findings(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, pair
     gen = runs[runs["kind"] == "generator"]
     for method in sorted(runs["method"].unique()):
         gm = gen[gen["method"] == method].sort_values("gap")
-        if len(gm) >= 2:
+        if len(gm) >= 2 and gm["gap"].iloc[-1] == gm["gap"].iloc[0]:
+            rows.append(_row(c1, "", None, "", "", method, "out", note=f"the chosen generators' measured gaps are "
+                             f"equal ({gm['gap'].iloc[0]:+.1%} on the training prompts): no wider gap to compare"))
+        elif len(gm) >= 2:
             wide, narrow = gm.iloc[-1], gm.iloc[0]
             r = contrast(items, wide.run, narrow.run, "out")
             rows.append(_row(c1, f"{wide.run} - {narrow.run}", r, "effect > 0", "yes" if r["diff"] > 0 else "no",
@@ -368,7 +371,10 @@ def findings(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, pair
             rows.append(_row(c1, "", None, "", "", method, "out", note="needs two generator-level runs"))
     c2 = "Sample-level: the judged delta (aggregate) grows with the generator gap"
     gaps = generator_gaps(profile, traces).dropna().sort_values()
-    if len(gaps) >= 2:
+    if len(gaps) >= 2 and gaps.iloc[-1] == gaps.iloc[0]:
+        rows.append(_row(c2, "", None, "", "", note=f"the chosen generators' measured gaps are equal "
+                         f"({gaps.iloc[0]:+.1%} on the training prompts)"))
+    elif len(gaps) >= 2:
         per = pairs.set_index(["chosen_model", "prompt_id"])["delta_aggregate"].astype(float)
         r = paired_bootstrap(per.xs(gaps.index[-1]), per.xs(gaps.index[0]))
         rows.append(_row(c2, f"{gaps.index[-1]} - {gaps.index[0]} (paired by prompt)", r, "effect > 0",

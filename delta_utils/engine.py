@@ -38,6 +38,12 @@ class Request:
         return {"messages": self.messages, "prompt": self.prompt, "extra": self.extra}
 
 
+def _as_requested(rec: dict | None, req: Request) -> dict | None:
+    """A cached record answers every request with the same prompt; it carries the asking request's item id
+    (two items with the same question text share one completion, not one id)."""
+    return None if rec is None else {**rec, "item_id": req.item_id}
+
+
 def request_key(model_id: str, req: Request, sampling: dict) -> str:
     return content_hash(model_id, req.payload(), {k: v for k, v in sampling.items() if k != "n"}, req.sample, n=24)
 
@@ -122,7 +128,7 @@ def complete(open_endpoint, requests: list[Request], sampling: dict, cache: Reco
     if missing and not allow_missing:
         raise RuntimeError(f"{desc}: {len(missing)} completions missing after {max_restarts} restarts "
                            "(see the server log in the stage folder); rerun to continue — nothing done is lost")
-    return [have.get(k) for k in keys]
+    return [_as_requested(have.get(k), r) for k, r in zip(keys, requests)]
 
 
 class ServerLost(RuntimeError):
@@ -202,7 +208,7 @@ def hf_complete(model_dir: Path, requests: list[Request], sampling: dict, cache:
     if todo:
         _hf_generate(Path(model_dir), todo, sampling, cache, model_id, batch_size, device, desc)
         have = cache.get_many(keys)
-    return [have[k] for k in keys]
+    return [_as_requested(have[k], r) for k, r in zip(keys, requests)]
 
 
 def _load_hf(model_dir: Path, device: str):

@@ -116,16 +116,30 @@ def _divisors(v: int) -> list[int]:
 FAMILIES = ["arithmetic", "stem", "code_output"]
 
 
+def _distinct(make, n: int, tries: int = 20) -> list[Problem]:
+    """The first n problems with distinct questions from make(0), make(1), ... (a repeated question
+    would count one item twice in an evaluation and give one prompt two ids)."""
+    out, seen = [], set()
+    for i in range(n * tries):
+        p = make(i)
+        if p.question not in seen:
+            seen.add(p.question)
+            out.append(p)
+            if len(out) == n:
+                return out
+    raise ValueError(f"only {len(out)} distinct problems in {n * tries} draws; ask for fewer or widen the ranges")
+
+
 def make_problems(family: str, n: int, seed: int, min_steps: int = 1, max_steps: int = 3,
                   ops: tuple[str, ...] = ALL_OPS, max_operand: int = 25) -> list[Problem]:
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
     if family == "arithmetic":
-        return [arithmetic_problem(seed, i, min_steps, max_steps, tuple(ops), max_operand) for i in range(n)]
+        return _distinct(lambda i: arithmetic_problem(seed, i, min_steps, max_steps, tuple(ops), max_operand), n)
     if family == "stem":
         from .tasks_stem import stem_problem
 
-        return [stem_problem(seed, i) for i in range(n)]
+        return _distinct(lambda i: stem_problem(seed, i), n)
     if family == "code_output":
         from .tasks_code import code_output_problems
 

@@ -86,3 +86,26 @@ def test_update_readme_replaces_only_the_marked_block(smoke, tmp_path, monkeypat
     assert readme.read_text() == "intro\n<!-- findings:smoke -->\n| new |\n<!-- /findings:smoke -->\noutro\n"
     monkeypatch.setenv("DELTA_LAB_FIGURES", str(tmp_path))
     assert not analyze.update_readme(smoke, "| other |\n", readme)  # tests and custom folders leave it alone
+
+
+@pytest.mark.parametrize("acc_15b, expect", [(3, "compared"), (2, "equal")])
+def test_generator_claims_follow_the_measured_gaps(acc_15b, expect):
+    """The tiny grid: two chosen generators. The wider gap is the measured one; equal gaps compare nothing."""
+    tiny = load_profile("tiny")
+    traces = pd.concat([_traces(), pd.DataFrame([{"model": "qwen2.5-coder-1.5b", "item_id": f"p{i}",
+                                                  "correct": i < acc_15b} for i in range(4)])])
+    pairs = pd.DataFrame({"chosen_model": ["qwen2.5-coder-0.5b"] * 2 + ["qwen2.5-coder-1.5b"] * 2,
+                          "prompt_id": ["p0", "p1"] * 2, "delta_aggregate": [1.0, 0.5, 1.5, 1.0]})
+    recs = _records({"base": 5, "dpo_gen_qwen0.5b": 5, "dpo_gen_qwen1.5b": 7, "kto_gen_qwen0.5b": 6,
+                     "kto_gen_qwen1.5b": 6, "dpo_top50_step": 6, "dpo_random50": 5})
+    f = analyze.findings(tiny, recs, traces, pairs)
+    gen = f[f["claim"].str.startswith("Generator-level")].set_index("method")
+    delta = f[f["claim"].str.startswith("Sample-level")].iloc[0]
+    if expect == "compared":
+        assert gen.loc["dpo", "comparison"] == "dpo_gen_qwen1.5b - dpo_gen_qwen0.5b"
+        assert gen.loc["dpo", "effect"] == pytest.approx(0.2) and gen.loc["dpo", "agrees"] == "yes"
+        assert gen.loc["kto", "effect"] == pytest.approx(0.0) and gen.loc["kto", "agrees"] == "no"
+        assert delta["effect"] == pytest.approx(0.5) and delta["agrees"] == "yes"
+    else:
+        assert gen["agrees"].str.contains("gaps are equal").all() and gen["n"].eq(0).all()
+        assert delta["agrees"].startswith("n/a") and "equal" in delta["agrees"]

@@ -46,6 +46,10 @@ def test_generate_cache_hit_and_resume(tmp_path):
         # warm rerun: zero model calls, no server
         again = complete(_no_server, reqs, SAMPLING, cache, ident)
         assert again == recs
+        # two items asking the same question share one completion, each under its own id
+        twin = Request(item_id="twin", messages=reqs[0].messages)
+        both = complete(_no_server, [reqs[0], twin], SAMPLING, cache, ident)
+        assert [r["item_id"] for r in both] == [reqs[0].item_id, "twin"] and both[0]["text"] == both[1]["text"]
         # changing the sampling is a different key
         assert complete(open_ep, reqs[:1], SAMPLING | {"temperature": 0.0}, cache, ident)[0]["key"] != recs[0]["key"]
     assert (tmp_path / "server-SmolLM2-135M-Instruct.Q4_1.log").is_file()

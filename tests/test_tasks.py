@@ -55,3 +55,14 @@ def test_check_number():
 def test_bad_family():
     with pytest.raises(ValueError, match="unknown task family"):
         make_problems("chemistry", 3, 0)
+
+
+def test_questions_are_distinct_within_a_set():
+    # seed 3001 draws the same marble question at index 7 and 21: the set skips the repeat
+    stem = make_problems("stem", 30, seed=3001)
+    assert len({p.question for p in stem}) == 30 and len({p.id for p in stem}) == 30
+    assert "stem-3001-21" not in {p.id for p in stem} and stem[-1].id == "stem-3001-30"
+    arith = make_problems("arithmetic", 200, seed=1, min_steps=1, max_steps=1, ops=("add",), max_operand=10)
+    assert len({p.question for p in arith}) == 200
+    with pytest.raises(ValueError, match="distinct"):
+        make_problems("arithmetic", 10**4, seed=1, min_steps=1, max_steps=1, ops=("add",), max_operand=2)
