@@ -74,16 +74,18 @@ def ref_store(profile: Profile):
     return RecordCache(profile.run_dir() / "cache" / "ref_logps.sqlite")
 
 
-def ref_identity(profile: Profile) -> str:
-    """The reference model and the tokenization limit: what every persisted log-prob depends on besides its text."""
+def ref_identity(profile: Profile, precision: str) -> str:
+    """The reference model, the precision it runs in and the tokenization limit: what every persisted
+    log-prob depends on besides its text."""
     from .engine import model_identity
 
-    return content_hash(model_identity(profile.train.policy, "llamacpp"), "hf-fp32", profile.train.hparams.max_length)
+    return content_hash(model_identity(profile.train.policy, "llamacpp"), f"hf-fp32-weights-{precision}-compute",
+                        profile.train.hparams.max_length)
 
 
-def ref_key(profile: Profile, row) -> str:
-    """Key of a DPO pair's reference log-probs: the reference model, tokenization limits, the texts."""
-    return content_hash(ref_identity(profile), row["prompt"], row["chosen"], row["rejected"], n=24)
+def ref_key(profile: Profile, row, precision: str) -> str:
+    """Key of a DPO pair's reference log-probs: the reference model and precision, tokenization limits, the texts."""
+    return content_hash(ref_identity(profile, precision), row["prompt"], row["chosen"], row["rejected"], n=24)
 
 
 def _persisted_ref_dpo(store, base_cls):
@@ -206,7 +208,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
         args = DPOConfig(**common)
         trainer_cls = DPOTrainer
         if store is not None:
-            data = data.assign(ref_key=[ref_key(profile, r) for r in data.to_dict("records")])
+            data = data.assign(ref_key=[ref_key(profile, r, precision) for r in data.to_dict("records")])
             trainer_cls = _persisted_ref_dpo(store, DPOTrainer)
     else:
         from trl import KTOConfig, KTOTrainer
@@ -214,7 +216,9 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
         dw, uw = kto_weights(data["label"])
         # sequential: the rows are already in batch order (see pairing.to_kto), as TRL's KL term requires
         args = KTOConfig(**common, desirable_weight=dw, undesirable_weight=uw, train_sampling_strategy="sequential")
-        trainer_cls = KTOTrainer if store is None else _persisted_ref_kto(store, KTOTrainer, ref_identity(profile))
+        trainer_cls = KTOTrainer
+        if store is not None:
+            trainer_cls = _persisted_ref_kto(store, KTOTrainer, ref_identity(profile, precision))
     import datasets
 
     ds = datasets.Dataset.from_pandas(data.reset_index(drop=True), preserve_index=False)

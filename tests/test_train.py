@@ -64,6 +64,13 @@ def test_reference_logps_are_computed_once_per_pool(runs_dir, tmp_path):
     assert loss_b == pytest.approx(loss_c, rel=1e-4)
     # unchanged config and data: skipped
     assert train_run(prof, RunSpec(name="b", method="dpo", preference_set="subset")).is_dir()
+    # reference log-probs of another precision are not reused
+    other = "fp32" if b["precision"] == "bf16" else "bf16"
+    (tmp_path / "other").mkdir()
+    prof2 = _profile(tmp_path / "other", precision=other)
+    assert prof2.run_dir() == prof.run_dir()  # same profile name: same store and sets
+    d = json.loads((train_run(prof2, RunSpec(name="d", method="dpo", preference_set="subset")) / "run.json").read_text())
+    assert d["precision"] == other and d["ref_logps_computed"] == 3
 
 
 @pytest.mark.slow
