@@ -154,7 +154,7 @@ def test_training_survives_repeated_sigkill(tmp_path, monkeypatch):
 
     data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
     data["name"] = "killtrain"
-    data["train"]["hparams"].update({"max_steps": 24, "batch_size": 1, "save_steps": 1})
+    data["train"]["hparams"].update({"max_steps": 24, "batch_size": 1, "save_steps": 1, "precision": "fp32"})
     data["train"]["runs"] = [{"name": "r", "method": "dpo", "preference_set": "pool"}]
     path = tmp_path / "killtrain.yaml"
     path.write_text(yaml.safe_dump(data))
