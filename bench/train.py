@@ -98,6 +98,7 @@ def main() -> None:
                       "precompute_ref_log_probs": True, "precision": "auto"},
     }
     wall = {}
+    second = "subset" if a.method == "dpo" else "pool"  # C's set (see the docstring)
     orig_init = T.train_run
     for key, hp in configs.items():
         prof = profile(root, key, hp)
@@ -105,7 +106,6 @@ def main() -> None:
             p = prof.run_dir() / "03_pair" / "sets" / f"{name}.jsonl"
             p.parent.mkdir(parents=True, exist_ok=True)
             write_table(df, p)
-        second = "subset" if a.method == "dpo" else "pool"
         runs = [("pool", key)] + ([(second, "C_project_reused_ref")] if key == "B_project" else [])
         for pset, label in runs:
             import transformers

@@ -88,59 +88,52 @@ def ref_key(profile: Profile, row, precision: str) -> str:
     return content_hash(ref_identity(profile, precision), row["prompt"], row["chosen"], row["rejected"], n=24)
 
 
-def _persisted_ref_dpo(store, base_cls):
-    """A DPOTrainer whose reference log-probs come from `store` where known; TRL's own precompute runs
-    only on the pairs not seen before, and its results are stored for every later run."""
+def _persisted_ref(store, base_cls, row_keys, columns):
+    """A DPO/KTO trainer whose reference log-probs come from `store` where known: `row_keys(trainer, dataset)`
+    gives each row one key per column of `columns(trainer)`; rows with any key missing go through TRL's own
+    precompute, and its results are stored for every later run."""
 
-    class PersistedRefDPOTrainer(base_cls):
-        ref_forwards = 0  # pairs whose reference log-probs this run had to compute
-
-        def _precompute_ref_logps(self, dataset, name, batch_size):
-            keys = list(dataset["ref_key"])
-            have = store.get_many(keys)
-            missing = [i for i, k in enumerate(keys) if k not in have]
-            if missing:
-                sub = super()._precompute_ref_logps(dataset.select(missing), name, batch_size)
-                for k, c, r in zip(sub["ref_key"], sub["ref_chosen_logps"], sub["ref_rejected_logps"]):
-                    store.put(k, {"chosen": float(c), "rejected": float(r)}, kind="dpo_ref")
-                have = store.get_many(keys)
-            type(self).ref_forwards = len(missing)
-            return (dataset.add_column("ref_chosen_logps", [have[k]["chosen"] for k in keys])
-                    .add_column("ref_rejected_logps", [have[k]["rejected"] for k in keys]))
-
-    return PersistedRefDPOTrainer
-
-
-def _persisted_ref_kto(store, base_cls, identity: str):
-    """A KTOTrainer whose reference log-probs come from `store` where known. KTO needs two per example:
-    log p_ref(completion | prompt) and, for its KL term, log p_ref(neighbour's completion | prompt). Both
-    are the same function of (prompt tokens, completion tokens), so both are stored under that key and a
-    subset run reuses whatever any earlier run computed; rows with anything missing go through TRL's own
-    precompute."""
-
-    class PersistedRefKTOTrainer(base_cls):
-        ref_forwards = 0  # examples whose reference log-probs this run had to compute
+    class PersistedRefTrainer(base_cls):
+        ref_forwards = 0  # rows whose reference log-probs this run had to compute
 
         def _precompute_ref_logps(self, dataset, name, batch_size):
-            kl = self.calculate_KL
-            cols = ["prompt_ids", "completion_ids"] + (["KL_completion_ids"] if kl else [])
-            rows = dataset.select_columns(cols).to_list()
-            key = lambda r, c: content_hash(identity, r["prompt_ids"], r[c], n=24)  # noqa: E731
-            keys = [[key(r, c) for c in cols[1:]] for r in rows]
-            have = store.get_many(sorted({k for ks in keys for k in ks}))
+            cols, keys = columns(self), row_keys(self, dataset)
+            every = sorted({k for ks in keys for k in ks})
+            have = store.get_many(every)
             missing = [i for i, ks in enumerate(keys) if any(k not in have for k in ks)]
             if missing:
                 sub = super()._precompute_ref_logps(dataset.select(missing), name, batch_size)
-                got = [sub["ref_logps"]] + ([sub["ref_KL_logps"]] if kl else [])
+                got = [sub[c] for c in cols]
                 for j, i in enumerate(missing):
                     for k, values in zip(keys[i], got):
-                        store.put(k, {"logp": float(values[j])}, kind="kto_ref")
-                have = store.get_many(sorted({k for ks in keys for k in ks}))
+                        store.put(k, {"logp": float(values[j])}, kind="ref_logp")
+                have = store.get_many(every)
             type(self).ref_forwards = len(missing)
-            out = dataset.add_column("ref_logps", [have[ks[0]]["logp"] for ks in keys])
-            return out.add_column("ref_KL_logps", [have[ks[1]]["logp"] for ks in keys]) if kl else out
+            for n, c in enumerate(cols):
+                dataset = dataset.add_column(c, [have[ks[n]]["logp"] for ks in keys])
+            return dataset
 
-    return PersistedRefKTOTrainer
+    return PersistedRefTrainer
+
+
+def _persisted_ref_dpo(store, base_cls):
+    """DPO: a pair's chosen and rejected log-probs, keyed by the pair's `ref_key` column (see `ref_key`)."""
+    return _persisted_ref(store, base_cls, lambda t, ds: [[f"{k}/chosen", f"{k}/rejected"] for k in ds["ref_key"]],
+                          lambda t: ["ref_chosen_logps", "ref_rejected_logps"])
+
+
+def _persisted_ref_kto(store, base_cls, identity: str):
+    """KTO needs log p_ref(completion | prompt) and, for its KL term, log p_ref(neighbour's completion |
+    prompt): the same function of (prompt tokens, completion tokens), so both are keyed that way and a
+    later run reuses whatever any earlier run computed."""
+
+    def row_keys(trainer, dataset):
+        cols = ["completion_ids"] + (["KL_completion_ids"] if trainer.calculate_KL else [])
+        rows = dataset.select_columns(["prompt_ids", *cols]).to_list()
+        return [[content_hash(identity, r["prompt_ids"], r[c], n=24) for c in cols] for r in rows]
+
+    return _persisted_ref(store, base_cls, row_keys,
+                          lambda t: ["ref_logps"] + (["ref_KL_logps"] if t.calculate_KL else []))
 
 
 def run_dir(profile: Profile, name: str) -> Path:
