@@ -130,6 +130,10 @@ class JudgeSpec(_Strict):
     price_in_per_mtok: float = Field(0.0, ge=0)  # dollars per million prompt tokens (0: local)
     price_out_per_mtok: float = Field(0.0, ge=0)
     batch_poll_s: float = Field(30.0, gt=0)
+    # the Batch API caps one batch at 50,000 requests and 200 MB of input: larger jobs are split into
+    # chunks under both limits, each submitted and resumed by its own batch id
+    batch_max_requests: PositiveInt = 50_000
+    batch_max_bytes: PositiveInt = 200_000_000
 
 
 class PairingSpec(_Strict):
@@ -184,7 +188,14 @@ class TrainSpec(_Strict):
 class EvaluateSpec(_Strict):
     sets: list[EvalSetSpec] = Field(min_length=1)
     sampling: Sampling = Sampling(temperature=0.0, max_tokens=256)
-    batch_size: PositiveInt = 32
+    # hf: checkpoints run in-process with transformers (the CPU default). vllm: each checkpoint is served by
+    # `vllm serve` (full weights, or the base model with its LoRA adapter) and queried over the OpenAI protocol
+    backend: Literal["hf", "vllm"] = "hf"
+    batch_size: PositiveInt = 32  # hf: prompts per generate() call
+    concurrency: PositiveInt = 64  # vllm: requests in flight
+    max_model_len: PositiveInt | None = None  # vllm: context length (prompt + reasoning budget)
+    tensor_parallel_size: PositiveInt = 1  # vllm: GPUs per served checkpoint
+    vllm_args: list[str] = []  # vllm: further `vllm serve` flags
     generators: bool = True  # also measure every generator on the eval sets
 
 
@@ -193,10 +204,14 @@ class ModelDef(_Strict):
 
     name: str
     family: str
-    hub_id: str
+    hub_id: str  # a hub repo id ("org/name") or a local transformers folder (absolute, ~ or ./ relative)
+    revision: str | None = None  # hub branch, tag or commit (pin it for reproducible runs)
     params_m: PositiveInt
     chat: bool = True
     licence: str = "see the model card"
+    # a model behind its own OpenAI-compatible endpoint (e.g. DeepSeek-R1 from a provider), whatever the
+    # stage's backend: URL and key come from the environment variables <endpoint_env>_BASE_URL / _API_KEY
+    endpoint_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
 
 
 class Profile(_Strict):
@@ -215,8 +230,12 @@ class Profile(_Strict):
     def _known_models(self):
         from .models import REGISTRY, ModelSpec
 
+        from .models import BUILTIN
+
         for m in self.models:
-            REGISTRY.setdefault(m.name, ModelSpec(**m.model_dump()))
+            if m.name in BUILTIN:
+                raise ValueError(f"models: {m.name!r} is a built-in model; give your definition another name")
+            REGISTRY[m.name] = ModelSpec(**m.model_dump())  # the profile loaded last defines it
         named = [("generation.generators", g) for g in self.generation.generators]
         named += [("judge.model", self.judge.model), ("train.policy", self.train.policy)]
         for field, m in named:

@@ -289,35 +289,48 @@ def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device,
 
 @contextlib.contextmanager
 def endpoint(backend: str, model_name: str, *, server, log_dir: Path) -> Iterator[Endpoint]:
-    """Start (or point at) the server for `model_name` and yield its OpenAI endpoint."""
+    """Start (or point at) the server for `model_name` and yield its OpenAI endpoint. A model with its own
+    `endpoint_env` is reached there whatever the stage's backend."""
     from .models import get_spec, gguf_path
-    from .serve import llamacpp_server, vllm_server
+    from .serve import llamacpp_server, vllm_command, vllm_server
 
     spec = get_spec(model_name)
-    if backend == "llamacpp":
+    if spec.endpoint_env:
+        yield env_endpoint(spec.endpoint_env, spec.hub_id)
+    elif backend == "llamacpp":
         det = server.deterministic
         with llamacpp_server(gguf_path(model_name), log_dir=log_dir, slots=1 if det else server.slots,
                              ctx_per_slot=server.ctx_per_slot, threads=server.threads) as url:
             yield Endpoint(url, model_name, extra_body={"cache_prompt": False} if det else None)
     elif backend == "vllm":
-        with vllm_server(spec.hub_id, log_dir=log_dir) as url:
+        with vllm_server(vllm_command(spec.hub_id, revision=spec.revision), log_dir=log_dir) as url:
             yield Endpoint(url, spec.hub_id)
     elif backend in ("openai", "openai_batch"):
-        base = os.environ.get("DELTA_LAB_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
-        key = os.environ.get("DELTA_LAB_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        if not base or not key:
-            raise RuntimeError("backend 'openai' needs OPENAI_BASE_URL and OPENAI_API_KEY (or the DELTA_LAB_ "
-                               "prefixed names) in the environment")
-        yield Endpoint(base, spec.hub_id, key)
+        yield env_endpoint("DELTA_LAB_OPENAI", spec.hub_id, fallback="OPENAI")
     else:
         raise ValueError(f"unknown backend {backend!r}")
 
 
+def env_endpoint(prefix: str, model: str, fallback: str | None = None) -> Endpoint:
+    """An OpenAI-compatible endpoint from `<prefix>_BASE_URL` and `<prefix>_API_KEY` (else `<fallback>_...`).
+    Keys are read from the environment only, never from profiles."""
+    names = [prefix] + ([fallback] if fallback else [])
+    base = next((os.environ[f"{n}_BASE_URL"] for n in names if os.environ.get(f"{n}_BASE_URL")), None)
+    key = next((os.environ[f"{n}_API_KEY"] for n in names if os.environ.get(f"{n}_API_KEY")), None)
+    if not base or not key:
+        want = " or ".join(f"{n}_BASE_URL and {n}_API_KEY" for n in names)
+        raise RuntimeError(f"model {model!r} is reached over the OpenAI protocol: set {want} in the environment")
+    return Endpoint(base, model, key)
+
+
 def model_identity(model_name: str, backend: str) -> str:
-    """What a cache key uses to name a model: the GGUF's sha256 locally, the hub id remotely."""
-    from .models import get_spec
+    """What a cache key uses to name a served model: the GGUF's sha256 when llama.cpp serves the packaged file,
+    otherwise the weights' hub id and revision (or a local folder's fingerprint)."""
+    from .models import get_spec, weights_identity
 
     spec = get_spec(model_name)
-    if backend == "llamacpp" and spec.gguf is not None:
+    if backend == "llamacpp" and spec.gguf is not None and not spec.endpoint_env:
         return f"{model_name}@{spec.gguf.sha256[:12]}"
-    return f"{model_name}@{spec.hub_id}"
+    if spec.gguf is not None:
+        return f"{model_name}@{spec.hub_id}"  # served from the hub copy (vLLM, a remote endpoint)
+    return weights_identity(model_name)

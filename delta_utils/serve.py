@@ -3,7 +3,7 @@
     with llamacpp_server(gguf, slots=8, log_dir=run_dir) as url:   # CPU, GGUF
         ...  # AsyncOpenAI(base_url=url)
 
-    with vllm_server(hub_id, log_dir=run_dir) as url:              # GPU, paper scale
+    with vllm_server(vllm_command(hub_id), log_dir=run_dir) as url:  # GPU, paper scale
         ...
 
 Each server is its own process (memory is returned when it stops), listens on a
@@ -119,14 +119,39 @@ def llamacpp_server(gguf: Path, *, log_dir: Path, slots: int = 8, ctx_per_slot: 
         yield url
 
 
+def vllm_command(model: str, *, port: int | None = None, revision: str | None = None,
+                 served_name: str | None = None, lora: dict[str, str] | None = None, max_lora_rank: int = 16,
+                 max_model_len: int | None = None, tensor_parallel_size: int = 1, seed: int = 0,
+                 extra_args: list[str] = ()) -> list[str]:
+    """The `vllm serve` command line for one model: full weights (a hub id or folder), or a base model with
+    LoRA adapters (`lora`: served name -> adapter folder), each then requested by its served name.
+    `port` None leaves it for `vllm_server` to fill in."""
+    cmd = ["vllm", "serve", str(model), "--host", "127.0.0.1", "--seed", str(seed)]
+    if port is not None:
+        cmd += ["--port", str(port)]
+    if revision:
+        cmd += ["--revision", revision]
+    if served_name:
+        cmd += ["--served-model-name", served_name]
+    if max_model_len:
+        cmd += ["--max-model-len", str(max_model_len)]
+    if tensor_parallel_size > 1:
+        cmd += ["--tensor-parallel-size", str(tensor_parallel_size)]
+    if lora:
+        cmd += ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--max-loras", str(len(lora)),
+                "--lora-modules", *(f"{name}={path}" for name, path in lora.items())]
+    return cmd + list(extra_args)
+
+
 @contextlib.contextmanager
-def vllm_server(model: str, *, log_dir: Path, port: int | None = None, extra_args: list[str] = (),
-                startup_timeout: float = 1200.0) -> Iterator[str]:
-    """`vllm serve MODEL` in its own process (GPU memory is freed when it exits)."""
-    port = port or free_port()
-    cmd = ["vllm", "serve", model, "--host", "127.0.0.1", "--port", str(port),
-           "--seed", "0", *extra_args]
-    name = model.replace("/", "__")
+def vllm_server(cmd: list[str], *, log_dir: Path, startup_timeout: float = 1200.0) -> Iterator[str]:
+    """Run a `vllm_command` in its own process (GPU memory is freed when it exits); yields the OpenAI base URL."""
+    if "--port" in cmd:
+        port = int(cmd[cmd.index("--port") + 1])
+    else:
+        port = free_port()
+        cmd = [*cmd, "--port", str(port)]
+    name = cmd[2].strip("/").replace("/", "__")
     with _server_process(cmd, port, "/health", log_dir, name, startup_timeout) as url:
         yield url
 

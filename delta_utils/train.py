@@ -10,6 +10,7 @@ checkpoint.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import Profile, RunSpec
-from .models import hf_dir
+from .models import model_path, weights_identity
 from .pairing import PairingError, kto_weights, load_set, to_kto
 from .stages import stage_dir, write_manifest
 from .store import atomic_dir, atomic_write_json, atomic_write_text, content_hash, stable_json
@@ -74,12 +75,15 @@ def ref_store(profile: Profile):
     return RecordCache(profile.run_dir() / "cache" / "ref_logps.sqlite")
 
 
+def is_main_process() -> bool:
+    """Rank 0 under `accelerate launch` / torchrun (or a single process): the one that writes records."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def ref_identity(profile: Profile, precision: str) -> str:
     """The reference model, the precision it runs in and the tokenization limit: what every persisted
     log-prob depends on besides its text."""
-    from .engine import model_identity
-
-    return content_hash(model_identity(profile.train.policy, "llamacpp"), f"hf-fp32-weights-{precision}-compute",
+    return content_hash(weights_identity(profile.train.policy), f"hf-fp32-weights-{precision}-compute",
                         profile.train.hparams.max_length)
 
 
@@ -91,7 +95,9 @@ def ref_key(profile: Profile, row, precision: str) -> str:
 def _persisted_ref(store, base_cls, row_keys, columns):
     """A DPO/KTO trainer whose reference log-probs come from `store` where known: `row_keys(trainer, dataset)`
     gives each row one key per column of `columns(trainer)`; rows with any key missing go through TRL's own
-    precompute, and its results are stored for every later run."""
+    precompute, and its results are stored for every later run. Under several processes, rank 0 reads the
+    store and shares what it found (every rank must agree on what to compute), and only rank 0 writes."""
+    from accelerate.utils import broadcast_object_list
 
     class PersistedRefTrainer(base_cls):
         ref_forwards = 0  # rows whose reference log-probs this run had to compute
@@ -99,18 +105,22 @@ def _persisted_ref(store, base_cls, row_keys, columns):
         def _precompute_ref_logps(self, dataset, name, batch_size):
             cols, keys = columns(self), row_keys(self, dataset)
             every = sorted({k for ks in keys for k in ks})
-            have = store.get_many(every)
+            main = self.accelerator.is_main_process
+            box = [{k: r["logp"] for k, r in store.get_many(every).items()} if main else None]
+            broadcast_object_list(box, from_process=0)
+            have = box[0]
             missing = [i for i, ks in enumerate(keys) if any(k not in have for k in ks)]
-            if missing:
+            if missing:  # TRL's own pass (collective: it gathers every rank's share)
                 sub = super()._precompute_ref_logps(dataset.select(missing), name, batch_size)
                 got = [sub[c] for c in cols]
                 for j, i in enumerate(missing):
                     for k, values in zip(keys[i], got):
-                        store.put(k, {"logp": float(values[j])}, kind="ref_logp")
-                have = store.get_many(every)
+                        have[k] = float(values[j])
+                        if main:
+                            store.put(k, {"logp": have[k]}, kind="ref_logp")
             type(self).ref_forwards = len(missing)
             for n, c in enumerate(cols):
-                dataset = dataset.add_column(c, [have[ks[n]]["logp"] for ks in keys])
+                dataset = dataset.add_column(c, [have[ks[n]] for ks in keys])
             return dataset
 
     return PersistedRefTrainer
@@ -155,10 +165,12 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     if owner and owner.get("policy") not in (None, profile.train.policy) and _last_checkpoint(out / "checkpoints"):
         raise ValueError(f"[{spec.name}] {out / 'checkpoints'} holds checkpoints of policy {owner['policy']!r}, not "
                          f"{profile.train.policy!r}; delete that folder or give the run another name")
-    if out.exists() and (not done.is_file() or _read_hash(done) != h) and (owner or {}).get("hash") != h:
-        shutil.rmtree(out)  # a different config or data: start over rather than resume a stranger
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "checkpoint_of.json", {"hash": h, "policy": profile.train.policy})
+    main = is_main_process()  # under `accelerate launch`, rank 0 alone writes records, logs and the final model
+    if main:
+        if out.exists() and (not done.is_file() or _read_hash(done) != h) and (owner or {}).get("hash") != h:
+            shutil.rmtree(out)  # a different config or data: start over rather than resume a stranger
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "checkpoint_of.json", {"hash": h, "policy": profile.train.policy})
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -166,7 +178,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     hp = profile.train.hparams
     device = resolve_device(profile.train.device)
     precision = resolve_precision(hp.precision, device)
-    policy_dir = hf_dir(profile.train.policy)
+    policy_dir = model_path(profile.train.policy)
     tok = AutoTokenizer.from_pretrained(policy_dir)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -212,9 +224,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
         trainer_cls = KTOTrainer
         if store is not None:
             trainer_cls = _persisted_ref_kto(store, KTOTrainer, ref_identity(profile, precision))
-    import datasets
-
-    ds = datasets.Dataset.from_pandas(data.reset_index(drop=True), preserve_index=False)
+    ds = shared_dataset(data, out / "train_data", main)
     try:
         trainer = trainer_cls(model=model, args=args, train_dataset=ds, processing_class=tok,
                               peft_config=peft_config, callbacks=[StopOnNaN()])
@@ -222,17 +232,17 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
         if store is not None:
             store.close()
     ref_forwards = getattr(trainer_cls, "ref_forwards", None)
-    last = _last_checkpoint(out / "checkpoints", drop_incomplete=True)
+    last = _last_checkpoint(out / "checkpoints", drop_incomplete=main)
     t0 = time.monotonic()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.monotonic() - t0
-    log = pd.DataFrame(trainer.state.log_history)
-    atomic_write_text(out / "log.csv", log.to_csv(index=False))
+    if main:
+        atomic_write_text(out / "log.csv", pd.DataFrame(trainer.state.log_history).to_csv(index=False))
     if getattr(trainer.state, "nan_stop", False):
         raise FloatingPointError(f"[{spec.name}] loss became NaN; the last good checkpoint is in {out / 'checkpoints'}")
-    with atomic_dir(out / "final") as tmp:  # never half a model
-        trainer.model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
+    save_final(trainer, tok, out / "final")
+    if not main:
+        return out
     steps = [r for r in trainer.state.log_history if "loss" in r]
     atomic_write_json(done, {"hash": h, "run": spec.model_dump(), "hparams": hp.model_dump(),
                              "policy": profile.train.policy, "pairs": len(pairs), "device": device, "precision": precision,
@@ -240,9 +250,47 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                              "s_per_step": round(wall / max(1, len(steps)), 2),
                              "ref_logps_computed": ref_forwards,
                              "ref_logps_reused": None if ref_forwards is None else len(data) - ref_forwards,
-                             "resumed_from": str(last) if last else None})
+                             "resumed_from": str(last) if last else None,
+                             "processes": trainer.accelerator.num_processes,
+                             "distributed": str(trainer.accelerator.distributed_type)})
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    shutil.rmtree(out / "train_data", ignore_errors=True)
     return out
+
+
+def shared_dataset(data: pd.DataFrame, folder: Path, main: bool):
+    """The training rows as a dataset on disk in the run folder. TRL's reference pass caches its results in a
+    file beside the dataset's own files, written by rank 0 and read by every rank; an in-memory dataset has
+    its cache in a per-process temporary folder that the other ranks cannot see."""
+    import datasets
+    from accelerate import PartialState
+
+    if main:
+        shutil.rmtree(folder, ignore_errors=True)
+        datasets.Dataset.from_pandas(data.reset_index(drop=True), preserve_index=False).save_to_disk(str(folder))
+    PartialState().wait_for_everyone()
+    return datasets.load_from_disk(str(folder))
+
+
+def save_final(trainer, tok, final: Path) -> None:
+    """Write the trained model to `final/` whole, or not at all. Every process takes part (FSDP and ZeRO-3
+    gather the sharded weights into one full state dict); rank 0 alone writes. FSDP checkpoints during
+    training stay sharded (fast to resume); the final save switches to a full state dict, which
+    `evaluate` and `vllm serve` can load."""
+    acc = trainer.accelerator
+    if getattr(trainer, "is_fsdp_enabled", False):
+        acc.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    tmp = final.with_name(f".{final.name}.partial")
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    acc.wait_for_everyone()
+    trainer.save_model(str(tmp))  # collective under FSDP / ZeRO-3; writes on rank 0 only
+    if acc.is_main_process:
+        tok.save_pretrained(tmp)
+        with atomic_dir(final) as staged:  # never half a model
+            staged.rmdir()
+            os.replace(tmp, staged)
+    acc.wait_for_everyone()
 
 
 def _read_json(p: Path) -> dict | None:
@@ -283,9 +331,11 @@ def run(profile: Profile, names: list[str] | None = None) -> pd.DataFrame:
         if names and spec.name not in names:
             continue
         d = train_run(profile, spec)
-        rows.append(json.loads((d / "run.json").read_text()) | {"name": spec.name})
-    done = [run_dir(profile, r.name) / "run.json" for r in profile.train.runs]
-    write_manifest(profile, STAGE, [p for p in done if p.is_file()])
+        if is_main_process():  # the other ranks of a multi-process run write nothing
+            rows.append(json.loads((d / "run.json").read_text()) | {"name": spec.name})
+    if is_main_process():
+        done = [run_dir(profile, r.name) / "run.json" for r in profile.train.runs]
+        write_manifest(profile, STAGE, [p for p in done if p.is_file()])
     return pd.DataFrame(rows)
 
 
@@ -308,7 +358,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", default="tiny")
     ap.add_argument("--run", action="append", help="a run of the grid (repeatable; default: all)")
     a = ap.parse_args(argv)
-    print(run(load_profile(a.profile), names=a.run).to_string())
+    table = run(load_profile(a.profile), names=a.run)
+    if is_main_process():
+        print(table.to_string())
 
 
 if __name__ == "__main__":

@@ -97,6 +97,11 @@ class FakeOpenAI:
         self.batches[bid] = {"input": body["input_file_id"], "polls": 0, "output": None}
         return self.batch_view(bid, poll=False)
 
+    def submitted_ids(self) -> Counter:
+        """custom_id -> how many times it was submitted, over the input files of every batch created."""
+        return Counter(json.loads(x)["custom_id"] for b in self.batches.values()
+                       for x in self.files[b["input"]].decode().splitlines() if x.strip())
+
     def batch_view(self, bid: str, poll: bool = True) -> dict:
         b = self.batches[bid]
         if poll:
