@@ -1,0 +1,158 @@
+"""The code paths a GPU profile takes, run on CPU with local stand-ins: a model loaded from a local folder
+(a converted packaged model standing in for a hub download), multi-process training (torchrun, DDP over
+gloo, as `accelerate launch` starts it on GPUs), and checkpoint evaluation over the OpenAI protocol with
+the `vllm serve` command line that a GPU run would use (a llama.cpp server answers in its place)."""
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from delta_utils import evaluate, models
+from delta_utils.config import CONFIG_DIR, REPO_ROOT, load_profile
+from delta_utils.serve import llamacpp_server, vllm_command
+from delta_utils.store import RecordCache
+from test_train import _pairs, _write_set
+
+
+@pytest.fixture(scope="module")
+def hub_folder(tmp_path_factory):
+    """SmolLM2-135M converted from its packaged GGUF, copied to a plain folder: what a hub snapshot looks like."""
+    dst = tmp_path_factory.mktemp("hub") / "SmolLM2-135M-Instruct"
+    shutil.copytree(models.hf_dir("smollm2-135m"), dst, ignore=shutil.ignore_patterns("delta_lab_source.json"))
+    return dst
+
+
+def _profile(tmp_path, folder, **evaluate_over):
+    data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    data["name"] = "paperpaths"
+    data["models"] = [{"name": "policy-folder", "family": "smollm2", "hub_id": str(folder), "params_m": 135}]
+    data["train"]["policy"] = "policy-folder"
+    data["train"]["hparams"].update({"max_steps": 2, "batch_size": 1, "precision": "fp32", "max_length": 128})
+    data["train"]["runs"] = [{"name": "dpo_dist", "method": "dpo", "preference_set": "pool"}]
+    data["evaluate"] = {"sets": [{"name": "arith", "family": "arithmetic", "n": 3, "seed": 1001, "max_steps": 1}],
+                        "sampling": {"temperature": 0.0, "max_tokens": 24}, "generators": False, **evaluate_over}
+    p = tmp_path / "paperpaths.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return load_profile(p)
+
+
+def test_models_by_folder_or_hub_id(tmp_path, hub_folder, monkeypatch):
+    prof = _profile(tmp_path, hub_folder)
+    assert models.model_path("policy-folder") == hub_folder.resolve()
+    ident = models.weights_identity("policy-folder")
+    assert ident.startswith("policy-folder@folder:")
+    assert models.weights_identity("smollm2-135m") == "smollm2-135m@b179c9523d0e"  # the packaged GGUF's sha256
+    # a hub id names its revision in every cache identity
+    data = yaml.safe_load((tmp_path / "paperpaths.yaml").read_text())
+    data["models"].append({"name": "hub-model", "family": "x", "hub_id": "org/some-model", "revision": "abc123",
+                           "params_m": 8000})
+    (tmp_path / "p2.yaml").write_text(yaml.safe_dump(data))
+    load_profile(tmp_path / "p2.yaml")
+    assert models.weights_identity("hub-model") == "hub-model@org/some-model@abc123"
+    from delta_utils.engine import model_identity
+
+    assert model_identity("hub-model", "vllm") == "hub-model@org/some-model@abc123"
+    # offline, a hub id that is not in the local cache fails with what to do, not a traceback from the hub client
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(models.ModelError, match="local folder"):
+        models.model_path("hub-model")
+    # a path that is not there is an error naming it
+    data["models"][-1] = {"name": "gone", "family": "x", "hub_id": str(tmp_path / "nope"), "params_m": 1}
+    (tmp_path / "p3.yaml").write_text(yaml.safe_dump(data))
+    load_profile(tmp_path / "p3.yaml")
+    with pytest.raises(models.ModelError, match="looks like a folder"):
+        models.model_path("gone")
+    assert prof.train.policy == "policy-folder"
+
+
+def test_vllm_command_lines(tmp_path):
+    assert vllm_command("org/m", port=8001, revision="r1", served_name="base", max_model_len=32768,
+                        tensor_parallel_size=4) == [
+        "vllm", "serve", "org/m", "--host", "127.0.0.1", "--seed", "0", "--port", "8001", "--revision", "r1",
+        "--served-model-name", "base", "--max-model-len", "32768", "--tensor-parallel-size", "4"]
+    lora = vllm_command("/models/base", lora={"run_a": "/runs/a/final"}, max_lora_rank=64)
+    assert lora[lora.index("--enable-lora"):] == ["--enable-lora", "--max-lora-rank", "64", "--max-loras", "1",
+                                                  "--lora-modules", "run_a=/runs/a/final"]
+
+
+def _torchrun(profile_path, env):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "delta_utils.train", "--profile", str(profile_path)]
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, hub_folder):
+    """One DPO run trained by two processes (DDP over gloo), the policy loaded from a folder."""
+    tmp = tmp_path_factory.mktemp("dist")
+    env = dict(os.environ, DELTA_LAB_RUNS=str(tmp / "runs"), TQDM_DISABLE="1", OMP_NUM_THREADS="1")
+    old = os.environ.get("DELTA_LAB_RUNS")
+    os.environ["DELTA_LAB_RUNS"] = env["DELTA_LAB_RUNS"]
+    try:
+        prof = _profile(tmp, hub_folder)
+        _write_set(prof, "pool", _pairs(4))
+        r = _torchrun(tmp / "paperpaths.yaml", env)
+        yield tmp, prof, r
+    finally:
+        os.environ.pop("DELTA_LAB_RUNS") if old is None else os.environ.__setitem__("DELTA_LAB_RUNS", old)
+
+
+@pytest.mark.slow
+def test_two_process_training_writes_one_loadable_model(trained):
+    tmp, prof, r = trained
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = prof.run_dir() / "04_train" / "dpo_dist"
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["processes"] == 2 and meta["distributed"].endswith("MULTI_CPU")
+    assert meta["ref_logps_computed"] == 4 and meta["steps"] == 2
+    assert r.stdout.count("ref_logps_computed") == 1  # the result table is printed by rank 0 only
+    log = pd.read_csv(run / "log.csv")
+    assert log["loss"].notna().sum() == 2
+    # the reference store holds each pair's two log-probs once (rank 0 wrote it)
+    with RecordCache(prof.run_dir() / "cache" / "ref_logps.sqlite") as store:
+        assert len(store) == 8
+    # nothing left behind but the record, the log and the final model
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint_of.json", "final", "log.csv", "run.json"]
+    # final/ loads the way evaluation loads it (the LoRA adapter merged into the folder policy)
+    from delta_utils.engine import _load_hf_uncached
+
+    tok, model = _load_hf_uncached(run / "final", "cpu")
+    assert model.config.num_hidden_layers == 30 and tok("2 + 2").input_ids
+
+
+@pytest.mark.slow
+def test_vllm_evaluation_backend_over_the_openai_protocol(trained, monkeypatch):
+    tmp, _, r = trained
+    assert r.returncode == 0, r.stderr[-3000:]
+    monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp / "runs"))
+    (tmp / "vllm").mkdir(exist_ok=True)
+    prof = _profile(tmp / "vllm", models.model_path("policy-folder"), backend="vllm", concurrency=2)
+    served = []
+
+    @contextlib.contextmanager
+    def stand_in(cmd, log_dir):  # no GPU here: llama.cpp serves the policy's weights in vLLM's place
+        served.append(cmd)
+        with llamacpp_server(models.gguf_path("smollm2-135m"), log_dir=log_dir, slots=2, ctx_per_slot=512) as url:
+            yield url
+
+    monkeypatch.setattr(evaluate, "vllm_server", stand_in)
+    recs = evaluate.run(prof)
+    final = prof.run_dir() / "04_train" / "dpo_dist" / "final"
+    base_cmd, run_cmd = served
+    assert base_cmd[:3] == ["vllm", "serve", str(models.model_path("policy-folder"))]
+    assert base_cmd[base_cmd.index("--served-model-name") + 1] == "base"
+    assert run_cmd[2] == str(models.model_path("policy-folder"))  # the base model, with the adapter on top
+    assert f"dpo_dist={final}" in run_cmd and "--enable-lora" in run_cmd
+    assert set(recs["model"]) == {"base", "dpo_dist"} and len(recs) == 6
+    assert recs["text"].str.len().gt(0).all()
+    # every answer is cached under the engine that produced it: a rerun starts no server
+    served.clear()
+    again = evaluate.run(prof)
+    assert served == [] and again["text"].tolist() == recs["text"].tolist()
+    assert all(ident.endswith("/vllm") for _, ident, _, _ in evaluate.checkpoints(prof).values())
