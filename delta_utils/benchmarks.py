@@ -103,8 +103,17 @@ def _mbpp(r, i):
                    extra={"prompt": "", "test": f"def check(candidate):\n    pass\n{tests}", "entry_point": entry})
 
 
+_UNVERIFIABLE = {"", "proof", "notfound", "none", "n/a"}
+
+
 def _openr1(r, i):
-    return Problem(f"openr1-{i}", "openr1_math", r["problem"], str(r["answer"]))
+    """OpenR1-Math training prompts, kept only with an answer a checker can verify: no proofs, no
+    multiple-choice items (their options are not separate fields), no empty or placeholder answers."""
+    ans = str(r.get("answer") or "").strip()
+    if ans.lower() in _UNVERIFIABLE or r.get("question_type") in ("proof", "MCQ") or "proof" in ans.lower():
+        return None
+    return Problem(f"openr1-{r.get('uuid', i)}", "openr1_math", r["problem"],
+                   _num(ans) if _is_plain_number(ans) else ans)
 
 
 BENCHMARKS: dict[str, Benchmark] = {

@@ -45,6 +45,10 @@ class ServerSpec(_Strict):
     # so concurrent slots make sampled text depend on timing. `deterministic` serves one request at a time
     # (one slot, no prompt-cache reuse): slower, but the same profile and seed give the same text.
     deterministic: bool = False
+    # vLLM (GPU profiles): GPUs per served model, context length (prompt + reasoning budget), further flags
+    tensor_parallel_size: PositiveInt = 1
+    max_model_len: PositiveInt | None = None
+    vllm_args: list[str] = []
 
 
 class TaskSpec(_Strict):
@@ -82,6 +86,13 @@ class TaskSpec(_Strict):
 def _resolve(path: str) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() else (REPO_ROOT / p)
+
+
+class TrainPromptsSpec(TaskSpec):
+    """The training prompts. Those that also appear in an eval set (exact after normalising, or a shared
+    13-gram with benchmark text) fail `make check` and 01_generate unless the profile opts out."""
+
+    allow_eval_overlap: bool = False
 
 
 class EvalSetSpec(TaskSpec):
@@ -193,9 +204,7 @@ class EvaluateSpec(_Strict):
     backend: Literal["hf", "vllm"] = "hf"
     batch_size: PositiveInt = 32  # hf: prompts per generate() call
     concurrency: PositiveInt = 64  # vllm: requests in flight
-    max_model_len: PositiveInt | None = None  # vllm: context length (prompt + reasoning budget)
-    tensor_parallel_size: PositiveInt = 1  # vllm: GPUs per served checkpoint
-    vllm_args: list[str] = []  # vllm: further `vllm serve` flags
+    server: ServerSpec = ServerSpec()  # vllm: tensor_parallel_size, max_model_len, vllm_args
     generators: bool = True  # also measure every generator on the eval sets
 
 
@@ -219,7 +228,7 @@ class Profile(_Strict):
     description: str = ""
     seed: int = 0
     models: list[ModelDef] = []
-    train_prompts: TaskSpec
+    train_prompts: TrainPromptsSpec
     generation: GenerationSpec
     judge: JudgeSpec
     pairing: PairingSpec = PairingSpec()

@@ -303,7 +303,9 @@ def endpoint(backend: str, model_name: str, *, server, log_dir: Path) -> Iterato
                              ctx_per_slot=server.ctx_per_slot, threads=server.threads) as url:
             yield Endpoint(url, model_name, extra_body={"cache_prompt": False} if det else None)
     elif backend == "vllm":
-        with vllm_server(vllm_command(spec.hub_id, revision=spec.revision), log_dir=log_dir) as url:
+        cmd = vllm_command(spec.hub_id, revision=spec.revision, tensor_parallel_size=server.tensor_parallel_size,
+                           max_model_len=server.max_model_len, extra_args=server.vllm_args)
+        with vllm_server(cmd, log_dir=log_dir) as url:
             yield Endpoint(url, spec.hub_id)
     elif backend in ("openai", "openai_batch"):
         yield env_endpoint("DELTA_LAB_OPENAI", spec.hub_id, fallback="OPENAI")

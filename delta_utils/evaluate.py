@@ -16,7 +16,7 @@ import pandas as pd
 
 from .config import Profile, Sampling
 from .engine import Endpoint, complete, hf_complete
-from .generate import requests_for, sample_models
+from .generate import requests_for, sample_models, train_problems
 from .models import model_path, weights_identity
 from .serve import vllm_command, vllm_server
 from .stages import completions_cache, stage_dir, write_manifest, write_table
@@ -27,8 +27,21 @@ from .train import resolve_device, run_dir
 STAGE = "05_evaluate"
 
 
-def eval_sets(profile: Profile) -> dict[str, list[Problem]]:
-    return {s.name: load_tasks(s) for s in profile.evaluate.sets}
+def eval_sets(profile: Profile, train: list[Problem] | None = None) -> dict[str, list[Problem]]:
+    """Each eval set's items. A procedural set leaves out any question that is also a training prompt, so the
+    two are disjoint by construction; benchmark sets are kept whole (their overlaps are reported, see
+    `decontam`)."""
+    from .decontam import normalise, text_of
+
+    sets = {s.name: load_tasks(s) for s in profile.evaluate.sets}
+    procedural = [s.name for s in profile.evaluate.sets if s.family != "benchmark"]
+    if procedural:
+        seen = {normalise(text_of(p)) for p in (train if train is not None else train_problems(profile))}
+        for name in procedural:
+            sets[name] = [p for p in sets[name] if normalise(text_of(p)) not in seen]
+            if not sets[name]:
+                raise ValueError(f"evaluate.sets: {name!r} has no item left that is not a training prompt")
+    return sets
 
 
 def set_sampling(profile: Profile, spec) -> Sampling:
@@ -61,9 +74,9 @@ def checkpoints(profile: Profile) -> dict[str, tuple]:
 def checkpoint_command(profile: Profile, name: str, folder) -> list[str]:
     """`vllm serve` for one checkpoint, served under its run name: full weights as they are, a LoRA adapter
     on top of the base policy (`--enable-lora --lora-modules name=folder`)."""
-    ev = profile.evaluate
-    common = dict(max_model_len=ev.max_model_len, tensor_parallel_size=ev.tensor_parallel_size,
-                  extra_args=ev.vllm_args)
+    srv = profile.evaluate.server
+    common = dict(max_model_len=srv.max_model_len, tensor_parallel_size=srv.tensor_parallel_size,
+                  extra_args=srv.vllm_args)
     adapter = folder / "adapter_config.json"
     if adapter.is_file():
         rank = json.loads(adapter.read_text()).get("r", 16)

@@ -62,12 +62,30 @@ def run(profile: Profile) -> pd.DataFrame:
     g = profile.generation
     problems = train_problems(profile)
     out = stage_dir(profile, STAGE)
+    decontaminate(profile, problems, out)
     traces = sample_models(profile, g.generators, problems, g.sampling, g.backend, g.server, g.concurrency,
                            out, desc="generate")
     write_table(pd.DataFrame([p.to_dict() for p in problems]), out / "problems.jsonl")
     write_table(traces, out / "traces.jsonl")
     write_manifest(profile, STAGE, [out / "problems.jsonl", out / "traces.jsonl"])
     return traces
+
+
+def decontaminate(profile: Profile, problems: list[Problem], out=None) -> pd.DataFrame:
+    """Training prompts that appear in an eval set (see `decontam`): printed, written to
+    ``decontamination.jsonl`` in `out`, and an error unless `train_prompts.allow_eval_overlap`."""
+    from . import decontam
+    from .evaluate import eval_sets
+
+    evals = eval_sets(profile, problems)
+    hits = decontam.overlaps(problems, evals)
+    print(decontam.report_text(hits, problems, evals), flush=True)
+    if out is not None:
+        write_table(hits, out / "decontamination.jsonl")
+    if len(hits) and not profile.train_prompts.allow_eval_overlap:
+        raise decontam.ContaminationError(f"{len(hits)} overlaps between training prompts and eval sets (listed "
+                                          f"above); drop those prompts, or set `{decontam.OPT_OUT}` in the profile")
+    return hits
 
 
 def ladder_table(profile: Profile, traces: pd.DataFrame) -> pd.DataFrame:

@@ -27,11 +27,11 @@ from .store import atomic_write_json, content_hash, hash_files
 
 # profile sections each stage reads (earlier stages' outputs are always part of the key)
 SECTIONS = {
-    "01_generate": ["train_prompts", "generation", "models"],
+    "01_generate": ["train_prompts", "generation", "models", "evaluate"],  # evaluate: the decontamination check
     "02_judge": ["judge", "models"],
     "03_pair": ["pairing", "generation"],
     "04_train": ["train", "models"],
-    "05_evaluate": ["evaluate", "train", "generation", "models"],
+    "05_evaluate": ["evaluate", "train", "generation", "models", "train_prompts"],
     "06_analyze": ["generation", "train"],
 }
 
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ls.add_argument("--profile", default="tiny")
     rep = sub.add_parser("report", help="per-stage timing table")
     rep.add_argument("--profile", default="tiny")
-    chk = sub.add_parser("check", help="validate a profile and exit")
+    chk = sub.add_parser("check", help="validate a profile and print its plan: grid, model calls, batches, "
+                                       "decontamination, GPUs")
     chk.add_argument("--profile", default="tiny")
     a = ap.parse_args(argv)
     try:
@@ -182,8 +183,17 @@ def main(argv: list[str] | None = None) -> int:
         elif a.cmd == "report":
             print(report(a.profile))
         else:
+            from .decontam import ContaminationError
+            from .plan import check_runs, plan
+
             p = load_profile(a.profile)
             print(f"profile {p.name!r} is valid")
+            try:
+                check_runs(p)
+                print(plan(p))
+            except (ContaminationError, ValueError) as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
     except ProfileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,168 @@
+"""`make check PROFILE=...`: what a profile will do, before it spends GPU hours or API money.
+
+Prints the training grid, the number of model calls per stage (generation, judge samples, evaluation),
+how the judge's Batch API submissions will be chunked, the decontamination result, and the GPUs and
+memory each stage expects. Nothing is loaded but the task sets (procedural ones are made, benchmark
+ones are read where a local file or the hub is reachable; otherwise the plan says it cannot count them).
+"""
+from __future__ import annotations
+
+import math
+
+from .config import Profile
+from .models import get_spec
+from .rubric import DIMENSION_NAMES, SYSTEM_PROMPT, USER_TEMPLATE
+
+GPU_GB = 80  # the planning unit: one 80-GB GPU (H100/A100-80GB)
+
+
+def expected_sets(profile: Profile) -> list[str]:
+    """The preference sets 03_pair builds for this profile (see `pairing.selections`)."""
+    g = profile.generation
+    names = [f"gen__{m}" for m in g.generators if m != g.rejected] + ["full"]
+    for f in profile.pairing.top_fractions:
+        pct = int(round(100 * f))
+        names += [f"top{pct}__{d}" for d in DIMENSION_NAMES + ["aggregate"]] + [f"random{pct}"]
+    return names + [f"correctness__{c}" for c in ("c2w", "c2c", "w2w", "w2c")]
+
+
+def _count(spec) -> tuple[int | None, str, list | None]:
+    """(items, note, problems) of a task spec; benchmarks that cannot be read here count as unknown."""
+    from .tasks import load_tasks
+
+    try:
+        probs = load_tasks(spec)
+        return len(probs), "", probs
+    except Exception as e:  # noqa: BLE001  offline: a hub dataset is not reachable
+        return spec.n, f"not readable here ({type(e).__name__}); counted as n={spec.n}" if spec.n else \
+            f"not readable here ({type(e).__name__}); size unknown", None
+
+
+def _fmt(n) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def _mul(*xs):
+    return None if any(x is None for x in xs) else math.prod(xs)
+
+
+def gpus_for(params_m: int, mode: str) -> tuple[float, int]:
+    """(GB, 80-GB GPUs) roughly needed: bf16 weights plus KV cache for serving, fp32 weights + gradients +
+    AdamW states for full fine-tuning (16 bytes per parameter), fp32 frozen weights for LoRA."""
+    per_param = {"serve": 2 * 1.3, "full": 16, "lora": 4 * 1.2}[mode]
+    gb = params_m * 1e6 * per_param / 1e9
+    return gb, max(1, math.ceil(gb / (GPU_GB * 0.85)))
+
+
+def plan(profile: Profile) -> str:
+    from .judge import MAX_ATTEMPTS
+
+    g, j, t, ev = profile.generation, profile.judge, profile.train, profile.evaluate
+    lines = [f"profile {profile.name!r}: {profile.description}".rstrip(": "), ""]
+    n_train, note, train_probs = _count(profile.train_prompts)
+    samples = g.sampling.n
+    gen_calls = _mul(n_train, len(g.generators), samples)
+    traces = gen_calls
+    lines.append(f"01_generate  {_fmt(n_train)} training prompts ({profile.train_prompts.benchmark or profile.train_prompts.family}"
+                 f"{'; ' + note if note else ''}) x {len(g.generators)} generators x {samples} samples = "
+                 f"{_fmt(gen_calls)} calls, up to {g.sampling.max_tokens:,} tokens each, backend {g.backend}")
+    judge_calls = _mul(traces, j.samples)
+    lines.append(f"02_judge     {_fmt(traces)} traces x {j.samples} judge samples = {_fmt(judge_calls)} calls "
+                 f"(+ up to {MAX_ATTEMPTS - 1} retries of unparsable replies), judge {j.model} via {j.backend}")
+    if j.backend == "openai_batch":
+        lines.append("             " + batch_plan(profile, judge_calls))
+    sets = expected_sets(profile)
+    lines.append(f"03_pair      {len(sets)} preference sets: {', '.join(sets)}")
+    lines.append(f"04_train     {len(t.runs)} runs of policy {t.policy} (max {t.hparams.max_steps} steps x batch "
+                 f"{t.hparams.batch_size} x accumulation {t.hparams.grad_accum}):")
+    for r in t.runs:
+        lines.append(f"               {r.name:<28} {r.method.upper():<4} on {r.preference_set}")
+    eval_rows, eval_items = [], 0
+    known = True
+    for s in ev.sets:
+        n, snote, _ = _count(s)
+        known &= n is not None
+        eval_items += (n or 0) * s.samples
+        eval_rows.append(f"               {s.name:<16} {_fmt(n):>7} items x {s.samples} "
+                         f"({s.resolved_domain()}-domain{'; ' + snote if snote else ''})")
+    models_evaluated = 1 + len(t.runs) + (len(g.generators) if ev.generators else 0)
+    total = f"{eval_items * models_evaluated:,}" if known else f">= {eval_items * models_evaluated:,}"
+    lines.append(f"05_evaluate  {models_evaluated} models (base, {len(t.runs)} checkpoints"
+                 f"{', ' + str(len(g.generators)) + ' generators' if ev.generators else ''}) x "
+                 f"{eval_items:,} item-samples = {total} calls, backend {ev.backend}:")
+    lines += eval_rows
+    lines += ["", decontamination_plan(profile, train_probs), "", *gpu_plan(profile)]
+    return "\n".join(lines)
+
+
+def batch_plan(profile: Profile, calls: int | None) -> str:
+    """How the judge's Batch API submissions split under the per-batch request and byte limits."""
+    from .batch import estimate_chunks
+
+    j = profile.judge
+    if calls is None:
+        return "Batch API: number of requests unknown here"
+    # a request line: the rubric prompt, the question and a trace of up to max_tokens (~4 bytes per token)
+    line = len(SYSTEM_PROMPT) + len(USER_TEMPLATE) + 600 + 4 * profile.generation.sampling.max_tokens
+    chunks = estimate_chunks(calls, line, j.batch_max_requests, j.batch_max_bytes)
+    return (f"Batch API: {calls:,} requests of up to ~{line / 1e3:.0f} kB -> {chunks} batches "
+            f"(limits {j.batch_max_requests:,} requests, {j.batch_max_bytes / 1e6:.0f} MB per batch)")
+
+
+def decontamination_plan(profile: Profile, train_probs) -> str:
+    from . import decontam
+    from .evaluate import eval_sets
+
+    if train_probs is None:
+        return "decontamination: not checked here (the training prompts are not readable on this machine); " \
+               "01_generate checks it before generating"
+    try:
+        evals = eval_sets(profile, train_probs)
+    except Exception as e:  # noqa: BLE001
+        return f"decontamination: not checked here (an eval set is not readable: {type(e).__name__}); " \
+               "01_generate checks it before generating"
+    hits = decontam.overlaps(train_probs, evals)
+    text = decontam.report_text(hits, train_probs, evals)
+    if len(hits) and not profile.train_prompts.allow_eval_overlap:
+        raise decontam.ContaminationError(f"{text}\nDrop these prompts, or set `{decontam.OPT_OUT}` in the profile")
+    return text
+
+
+def gpu_plan(profile: Profile) -> list[str]:
+    g, t, ev = profile.generation, profile.train, profile.evaluate
+    out = ["GPUs (rough: bf16 serving with KV cache, fp32 training state; 80-GB units):"]
+    if g.backend == "vllm":
+        for m in g.generators:
+            spec = get_spec(m)
+            if spec.endpoint_env:
+                out.append(f"  01_generate  {m}: remote endpoint (${spec.endpoint_env}_BASE_URL), no local GPU")
+                continue
+            gb, n = gpus_for(spec.params_m, "serve")
+            out.append(f"  01_generate  {m}: ~{gb:.0f} GB -> {n} GPU(s) (tensor_parallel_size "
+                       f"{g.server.tensor_parallel_size}), one server at a time")
+    else:
+        out.append(f"  01_generate  {g.backend}: no GPU")
+    out.append(f"  02_judge     {profile.judge.backend}: " + ("remote endpoint, no local GPU"
+               if profile.judge.backend.startswith("openai") else "local server"))
+    pol = get_spec(t.policy)
+    gb, n = gpus_for(pol.params_m, "lora" if t.hparams.lora else "full")
+    how = "one process" if n == 1 else "accelerate launch with ZeRO-3 or FSDP (configs/accelerate/)"
+    out.append(f"  04_train     {t.policy} ({'LoRA' if t.hparams.lora else 'full fine-tuning'}): ~{gb:.0f} GB of "
+               f"weights and optimizer state before activations -> {n} GPU(s), {how}; device {t.device}")
+    if ev.backend == "vllm":
+        gb, n = gpus_for(pol.params_m, "serve")
+        out.append(f"  05_evaluate  vllm: each checkpoint ~{gb:.0f} GB -> {n} GPU(s) "
+                   f"(tensor_parallel_size {ev.server.tensor_parallel_size})")
+    else:
+        out.append(f"  05_evaluate  hf in-process on {t.device}")
+    return out
+
+
+def check_runs(profile: Profile) -> None:
+    """Every training run names a preference set this profile builds (a typo fails here, not at stage 04)."""
+    sets = set(expected_sets(profile))
+    bad = [(i, r) for i, r in enumerate(profile.train.runs) if r.preference_set not in sets]
+    if bad:
+        i, r = bad[0]
+        raise ValueError(f"train.runs.{i}.preference_set: {r.preference_set!r} is not a set this profile builds; "
+                         f"it builds: {', '.join(sorted(sets))}")
