@@ -156,3 +156,59 @@ def test_vllm_evaluation_backend_over_the_openai_protocol(trained, monkeypatch):
     again = evaluate.run(prof)
     assert served == [] and again["text"].tolist() == recs["text"].tolist()
     assert all(ident.endswith("/vllm") for _, ident, _, _ in evaluate.checkpoints(prof).values())
+
+
+@pytest.mark.slow
+def test_stages_01_to_06_with_folder_models_behind_the_openai_protocol(runs_dir, tmp_path, hub_folder, monkeypatch):
+    """A GPU profile's path end to end: generators and judge are local model folders reached over the OpenAI
+    protocol (one through the stage's `openai` backend, one through its own `endpoint_env`; local llama.cpp
+    servers answer), the policy is a local folder. Every cache identity names the weights, not the backend."""
+    from delta_utils import analyze, generate, judge, pairing, train
+    from delta_utils.engine import model_identity
+
+    big = models.hf_dir("qwen2.5-coder-0.5b")
+    data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    data["name"] = "hubpath"
+    data["models"] = [
+        {"name": "gen-small", "family": "smollm2", "hub_id": str(hub_folder), "params_m": 135,
+         "endpoint_env": "GEN_SMALL"},
+        {"name": "gen-big", "family": "qwen2.5", "hub_id": str(big), "params_m": 494},
+        {"name": "judge-folder", "family": "qwen2.5", "hub_id": str(big), "params_m": 494},
+        {"name": "policy-folder", "family": "smollm2", "hub_id": str(hub_folder), "params_m": 135}]
+    data["train_prompts"] = {"family": "arithmetic", "n": 4, "seed": 1, "min_steps": 1, "max_steps": 2}
+    data["generation"] = {"backend": "openai", "generators": ["gen-small", "gen-big"], "rejected": "gen-small",
+                          "sampling": {"temperature": 0.7, "max_tokens": 64, "n": 1}, "concurrency": 2}
+    data["judge"] = {"backend": "openai", "model": "judge-folder", "samples": 1, "max_tokens": 96, "concurrency": 2}
+    data["train"]["policy"] = "policy-folder"
+    data["train"]["hparams"].update({"max_steps": 1, "batch_size": 2, "max_length": 192})
+    data["train"]["runs"] = [{"name": "dpo_gen_big", "method": "dpo", "preference_set": "gen__gen-big"}]
+    data["evaluate"] = {"sets": [{"name": "arith", "family": "arithmetic", "n": 2, "seed": 1001, "max_steps": 1}],
+                        "sampling": {"temperature": 0.0, "max_tokens": 32}, "generators": True, "batch_size": 4}
+    (tmp_path / "hubpath.yaml").write_text(yaml.safe_dump(data))
+    prof = load_profile(tmp_path / "hubpath.yaml")
+    logs = tmp_path / "servers"
+    with llamacpp_server(models.gguf_path("smollm2-135m"), log_dir=logs, slots=2, ctx_per_slot=1024) as small, \
+            llamacpp_server(models.gguf_path("qwen2.5-coder-0.5b"), log_dir=logs, slots=2, ctx_per_slot=1024) as qwen:
+        monkeypatch.setenv("GEN_SMALL_BASE_URL", small)
+        monkeypatch.setenv("GEN_SMALL_API_KEY", "local")
+        monkeypatch.setenv("OPENAI_BASE_URL", qwen)
+        monkeypatch.setenv("OPENAI_API_KEY", "local")
+        traces = generate.run(prof)
+        judgments, scores = judge.run(prof)
+        sets = pairing.run(prof)
+        train.run(prof)
+        records = evaluate.run(prof)
+    assert (prof.run_dir() / "01_generate" / "decontamination.jsonl").is_file()
+    assert set(traces["model"]) == {"gen-small", "gen-big"} and traces["text"].str.len().gt(0).all()
+    assert (judgments["status"] == "ok").any()
+    assert len(sets["gen__gen-big"]) > 0
+    assert set(records["model"]) == {"base", "dpo_gen_big", "gen-small", "gen-big"}
+    paths = analyze.run(prof)
+    assert paths
+    # identities: folders by fingerprint, never "llamacpp" or the name of the OpenAI endpoint
+    for m in ["gen-small", "gen-big", "judge-folder"]:
+        assert model_identity(m, "openai").startswith(f"{m}@folder:")
+    with RecordCache(prof.run_dir() / "cache" / "completions.sqlite") as cache:
+        kinds = {r["model"] for r in cache.items().values()}
+    assert any(k.startswith("gen-small@folder:") for k in kinds) and any(k.startswith("policy-folder@folder:")
+                                                                        for k in kinds)
