@@ -212,3 +212,49 @@ def test_stages_01_to_06_with_folder_models_behind_the_openai_protocol(runs_dir,
         kinds = {r["model"] for r in cache.items().values()}
     assert any(k.startswith("gen-small@folder:") for k in kinds) and any(k.startswith("policy-folder@folder:")
                                                                         for k in kinds)
+
+
+def test_contaminated_profile_fails_check_and_generation_unless_it_opts_out(runs_dir, tmp_path):
+    from delta_utils.decontam import ContaminationError
+    from delta_utils.generate import decontaminate, train_problems
+
+    items = tmp_path / "gsm8k.jsonl"
+    items.write_text("".join(json.dumps({"question": f"Ann has {i} apples and buys {i + 3} more. How many apples "
+                                                     "does Ann have now?", "answer": f"...\n#### {2 * i + 3}"}) + "\n"
+                             for i in range(3)))
+    data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    data["name"] = "leaky"
+    data["train_prompts"] = {"family": "benchmark", "benchmark": "gsm8k", "path": str(items)}
+    data["evaluate"]["sets"].append({"name": "gsm8k_local", "family": "benchmark", "benchmark": "gsm8k",
+                                     "path": str(items)})
+    path = tmp_path / "leaky.yaml"
+    path.write_text(yaml.safe_dump(data))
+    cmd = [sys.executable, "-m", "delta_utils.pipeline", "check", "--profile", str(path)]
+    r = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
+    assert r.returncode == 2 and "3 of 3 training prompts" in r.stderr and "allow_eval_overlap" in r.stderr
+    prof = load_profile(path)
+    with pytest.raises(ContaminationError, match="allow_eval_overlap"):
+        decontaminate(prof, train_problems(prof))
+    data["train_prompts"]["allow_eval_overlap"] = True
+    path.write_text(yaml.safe_dump(data))
+    r = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    assert "3 of 3 training prompts" in r.stdout and "04_train" in r.stdout and "GPUs" in r.stdout
+    assert len(decontaminate(load_profile(path), train_problems(prof))) == 3
+    # procedural sets are disjoint by construction: the smoke profile plans 0 overlaps
+    r = subprocess.run([*cmd[:-1], "smoke"], cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
+    assert r.returncode == 0 and "0 of 6 training prompts" in r.stdout
+
+
+def test_procedural_eval_sets_leave_out_training_questions(tmp_path):
+    data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    data["name"] = "sameseed"
+    same = {"family": "arithmetic", "n": 6, "seed": 1, "min_steps": 1, "max_steps": 2}
+    data["evaluate"]["sets"] = [{"name": "same_as_train", **same, "n": 10}]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
+    prof = load_profile(tmp_path / "p.yaml")
+    from delta_utils.generate import train_problems
+
+    train_q = {p.question for p in train_problems(prof)}
+    kept = evaluate.eval_sets(prof)["same_as_train"]
+    assert len(kept) == 4 and not train_q & {p.question for p in kept}  # same seed: the first 6 are the prompts
