@@ -17,6 +17,11 @@
 # (`xllamacpp`) on 127.0.0.1 and called over the OpenAI protocol; at paper scale the same calls go
 # to `vllm serve` or a remote endpoint.
 #
+# **Decontamination.** Before any model is called, the training prompts are checked against every
+# eval set (exact match after normalising, and shared 13-grams with benchmark text); the first line
+# printed below is that check, and a profile with overlaps stops here unless it opts out
+# (`train_prompts.allow_eval_overlap`). The hits, if any, are in `decontamination.jsonl`.
+#
 # **Parameters:** `profile`, the profile name or path.
 
 # %% tags=["parameters"]

@@ -9,8 +9,12 @@
 # are measured on the same sets when the profile asks (their capability). Sets with k samples per
 # item report avg@k.
 #
-# **Reads:** the trained runs, the policy, the profile's eval sets (procedural with disjoint
-# seeds, or real benchmarks from the hub or a local file).
+# **Engine.** `evaluate.backend: hf` (the CPU default) runs each checkpoint in-process with
+# transformers; `vllm` serves each checkpoint with `vllm serve` (a LoRA adapter on top of the base
+# policy) and queries it over the OpenAI protocol, through the same cache as generation.
+#
+# **Reads:** the trained runs, the policy, the profile's eval sets (procedural ones leave out every
+# training question, or real benchmarks from the hub or a local file).
 # **Writes:** `runs/<profile>/05_evaluate/records.jsonl` (model, item, prediction, correct) and
 # `summary.jsonl` (accuracy with a 95 % bootstrap CI). Answers are cached per (model, item, decoding).
 #
