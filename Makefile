@@ -60,8 +60,9 @@ endif
 report:
 	@$(RUN) report --profile $(PROFILE)
 
+# the plan: grid, model calls per stage, Batch API chunks, decontamination, GPUs (LOAD_DATA=1: read hub datasets)
 check: setup
-	@$(RUN) check --profile $(PROFILE)
+	@$(RUN) check --profile $(PROFILE) $(if $(LOAD_DATA),--load-data)
 
 smoke:
 	@$(MAKE) --no-print-directory all PROFILE=smoke

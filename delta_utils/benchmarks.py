@@ -26,6 +26,7 @@ class Benchmark:
     split: str
     domain: str  # "in" (math) or "out" (STEM, code)
     normalise: Callable[[dict, int], Problem | None]
+    size: int | None = None  # rows of the hub split before the loader's filters (for `make check`'s plan)
 
 
 def _num(x) -> int | float | str:
@@ -117,20 +118,20 @@ def _openr1(r, i):
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "gsm8k": Benchmark(("openai/gsm8k", "main"), "test", "in", _gsm8k),
+    "gsm8k": Benchmark(("openai/gsm8k", "main"), "test", "in", _gsm8k, size=1319),
     "svamp": Benchmark(("ChilleD/SVAMP",), "test", "in", _svamp),
     "mawps": Benchmark(("MU-NLPC/Calc-mawps",), "test", "in", _mawps),
-    "math500": Benchmark(("HuggingFaceH4/MATH-500",), "test", "in", _math("math500")),
+    "math500": Benchmark(("HuggingFaceH4/MATH-500",), "test", "in", _math("math500"), size=500),
     "minerva_math": Benchmark(("EleutherAI/hendrycks_math",), "test", "in", _math("minerva_math")),
-    "amc23": Benchmark(("math-ai/amc23",), "test", "in", _math("amc23")),
-    "aime24": Benchmark(("HuggingFaceH4/aime_2024",), "train", "in", _math("aime24")),
-    "aime25": Benchmark(("math-ai/aime25",), "test", "in", _math("aime25")),
+    "amc23": Benchmark(("math-ai/amc23",), "test", "in", _math("amc23"), size=40),
+    "aime24": Benchmark(("HuggingFaceH4/aime_2024",), "train", "in", _math("aime24"), size=30),
+    "aime25": Benchmark(("math-ai/aime25",), "test", "in", _math("aime25"), size=30),
     "mmlu_stem": Benchmark(("cais/mmlu", "all"), "test", "out", _mmlu),
-    "mmlu_pro": Benchmark(("TIGER-Lab/MMLU-Pro",), "test", "out", _mmlu_pro),
-    "gpqa_diamond": Benchmark(("Idavidrein/gpqa", "gpqa_diamond"), "train", "out", _gpqa),
-    "theoremqa": Benchmark(("TIGER-Lab/TheoremQA",), "test", "out", _theoremqa),
-    "mbpp": Benchmark(("google-research-datasets/mbpp", "sanitized"), "test", "out", _mbpp),
-    "openr1_math": Benchmark(("open-r1/OpenR1-Math-220k", "default"), "train", "in", _openr1),
+    "mmlu_pro": Benchmark(("TIGER-Lab/MMLU-Pro",), "test", "out", _mmlu_pro, size=12032),
+    "gpqa_diamond": Benchmark(("Idavidrein/gpqa", "gpqa_diamond"), "train", "out", _gpqa, size=198),
+    "theoremqa": Benchmark(("TIGER-Lab/TheoremQA",), "test", "out", _theoremqa, size=800),
+    "mbpp": Benchmark(("google-research-datasets/mbpp", "sanitized"), "test", "out", _mbpp, size=257),
+    "openr1_math": Benchmark(("open-r1/OpenR1-Math-220k", "default"), "train", "in", _openr1, size=93733),
 }
 
 

@@ -221,6 +221,7 @@ class ModelDef(_Strict):
     # a model behind its own OpenAI-compatible endpoint (e.g. DeepSeek-R1 from a provider), whatever the
     # stage's backend: URL and key come from the environment variables <endpoint_env>_BASE_URL / _API_KEY
     endpoint_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    served_name: str | None = None  # the name that endpoint knows the model by (default: hub_id)
 
 
 class Profile(_Strict):

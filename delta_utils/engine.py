@@ -296,7 +296,7 @@ def endpoint(backend: str, model_name: str, *, server, log_dir: Path) -> Iterato
 
     spec = get_spec(model_name)
     if spec.endpoint_env:
-        yield env_endpoint(spec.endpoint_env, spec.hub_id)
+        yield env_endpoint(spec.endpoint_env, spec.served_name or spec.hub_id)
     elif backend == "llamacpp":
         det = server.deterministic
         with llamacpp_server(gguf_path(model_name), log_dir=log_dir, slots=1 if det else server.slots,

@@ -79,9 +79,9 @@ def checkpoint_command(profile: Profile, name: str, folder) -> list[str]:
                   extra_args=srv.vllm_args)
     adapter = folder / "adapter_config.json"
     if adapter.is_file():
-        rank = json.loads(adapter.read_text()).get("r", 16)
+        rank = int(json.loads(adapter.read_text()).get("r", 16))
         return vllm_command(model_path(profile.train.policy), lora={name: str(folder)},
-                            max_lora_rank=max(8, rank), **common)
+                            max_lora_rank=max(8, 1 << (rank - 1).bit_length()), **common)  # vLLM: powers of 2
     return vllm_command(folder, served_name=name, **common)
 
 

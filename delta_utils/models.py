@@ -60,6 +60,7 @@ class ModelSpec:
     extra: dict = field(default_factory=dict)
     revision: str | None = None  # hub revision (branch, tag or commit) of hub_id
     endpoint_env: str | None = None  # served at $<X>_BASE_URL with key $<X>_API_KEY (OpenAI protocol)
+    served_name: str | None = None  # the model's name at that endpoint (default: hub_id)
 
 
 def _parts(prefix: str, n: int, file_fmt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

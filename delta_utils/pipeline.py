@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     chk = sub.add_parser("check", help="validate a profile and print its plan: grid, model calls, batches, "
                                        "decontamination, GPUs")
     chk.add_argument("--profile", default="tiny")
+    chk.add_argument("--load-data", action="store_true", help="load hub datasets to count items and check "
+                     "decontamination (default: published sizes, no download)")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "run":
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"profile {p.name!r} is valid")
             try:
                 check_runs(p)
-                print(plan(p))
+                print(plan(p, load_data=a.load_data))
             except (ContaminationError, ValueError) as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2

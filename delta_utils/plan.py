@@ -26,10 +26,16 @@ def expected_sets(profile: Profile) -> list[str]:
     return names + [f"correctness__{c}" for c in ("c2w", "c2c", "w2w", "w2c")]
 
 
-def _count(spec) -> tuple[int | None, str, list | None]:
-    """(items, note, problems) of a task spec; benchmarks that cannot be read here count as unknown."""
+def _count(spec, load_data: bool) -> tuple[int | None, str, list | None]:
+    """(items, note, problems) of a task spec. A hub benchmark is counted from the registry's published size
+    unless `load_data` (then it is loaded, as the stage would); one that cannot be read counts as unknown."""
+    from .benchmarks import BENCHMARKS
     from .tasks import load_tasks
 
+    if spec.family == "benchmark" and spec.path is None and not load_data and spec.benchmark != "humaneval":
+        size = BENCHMARKS[spec.benchmark].size
+        n = size if spec.n is None else (spec.n if size is None else min(spec.n, size))
+        return n, "hub, published size*", None
     try:
         probs = load_tasks(spec)
         return len(probs), "", probs
@@ -54,12 +60,12 @@ def gpus_for(params_m: int, mode: str) -> tuple[float, int]:
     return gb, max(1, math.ceil(gb / (GPU_GB * 0.85)))
 
 
-def plan(profile: Profile) -> str:
+def plan(profile: Profile, load_data: bool = False) -> str:
     from .judge import MAX_ATTEMPTS
 
     g, j, t, ev = profile.generation, profile.judge, profile.train, profile.evaluate
     lines = [f"profile {profile.name!r}: {profile.description}".rstrip(": "), ""]
-    n_train, note, train_probs = _count(profile.train_prompts)
+    n_train, note, train_probs = _count(profile.train_prompts, load_data)
     samples = g.sampling.n
     gen_calls = _mul(n_train, len(g.generators), samples)
     traces = gen_calls
@@ -80,7 +86,7 @@ def plan(profile: Profile) -> str:
     eval_rows, eval_items = [], 0
     known = True
     for s in ev.sets:
-        n, snote, _ = _count(s)
+        n, snote, _ = _count(s, load_data)
         known &= n is not None
         eval_items += (n or 0) * s.samples
         eval_rows.append(f"               {s.name:<16} {_fmt(n):>7} items x {s.samples} "
@@ -91,6 +97,9 @@ def plan(profile: Profile) -> str:
                  f"{', ' + str(len(g.generators)) + ' generators' if ev.generators else ''}) x "
                  f"{eval_items:,} item-samples = {total} calls, backend {ev.backend}:")
     lines += eval_rows
+    if not load_data and "published size*" in "\n".join(lines):
+        lines.append("             * not downloaded: the registry's published size, before the loader's filters "
+                     "(`make check LOAD_DATA=1` loads the data)")
     lines += ["", decontamination_plan(profile, train_probs), "", *gpu_plan(profile)]
     return "\n".join(lines)
 
@@ -114,8 +123,8 @@ def decontamination_plan(profile: Profile, train_probs) -> str:
     from .evaluate import eval_sets
 
     if train_probs is None:
-        return "decontamination: not checked here (the training prompts are not readable on this machine); " \
-               "01_generate checks it before generating"
+        return "decontamination: not checked (the training prompts are hub data: `make check LOAD_DATA=1` loads " \
+               "them; 01_generate checks before generating)"
     try:
         evals = eval_sets(profile, train_probs)
     except Exception as e:  # noqa: BLE001
