@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 from .store import content_hash
 
@@ -181,12 +181,42 @@ class TrainHParams(_Strict):
     # matrix units (AMX or AVX512-BF16: ~2x faster steps there); fp32 elsewhere
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
+    # experiment tracking, passed to TRL with the run name, profile and run hash as the tracker's config;
+    # trackio is local-first (offline, `trackio show`); wandb needs WANDB_API_KEY. Does not change what is trained.
+    report_to: Literal["none", "trackio", "wandb"] = "none"
 
 
 class RunSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     method: Literal["dpo", "kto"]
     preference_set: str  # a set built by 03_pair, e.g. "gen__qwen2.5-coder-1.5b" or "top50__step_coherence"
+    # a TRL loss variant (DPO: ipo, hinge, robust, nca_pair, sppo_hard, apo_zero, ...; KTO: apo_zero_unpaired),
+    # checked against the installed TRL when the profile loads; None: TRL's default (DPO sigmoid, KTO kto)
+    loss_type: str | None = None
+
+    @field_validator("loss_type")
+    @classmethod
+    def _loss_type(cls, v, info):
+        method = info.data.get("method")
+        if v is not None and method:
+            choices = trl_loss_types(method)
+            if v not in choices:
+                raise ValueError(f"{v!r} is not a {method.upper()} loss of the installed TRL; choices: "
+                                 f"{', '.join(choices)}")
+        return v
+
+
+def trl_loss_types(method: str) -> list[str]:
+    """The loss variants the installed TRL accepts for DPO or KTO, read from its config classes."""
+    import dataclasses
+    import re
+
+    if method == "dpo":
+        from trl import DPOConfig as cfg
+    else:
+        from trl import KTOConfig as cfg
+    meta = {f.name: f.metadata for f in dataclasses.fields(cfg)}["loss_type"]
+    return list(meta.get("choices") or re.findall(r"`'([a-z_]+)'`", meta.get("help", "")))
 
 
 class TrainSpec(_Strict):

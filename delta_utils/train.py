@@ -64,8 +64,8 @@ def training_rows(profile: Profile, spec: RunSpec, pairs: pd.DataFrame) -> pd.Da
 
 def run_hash(profile: Profile, spec: RunSpec, data: pd.DataFrame) -> str:
     """What a trained run depends on: its spec, the hyper-parameters, the policy and its exact rows."""
-    return content_hash(spec.model_dump(), profile.train.hparams.model_dump(), profile.train.policy,
-                        stable_json(data.to_dict("records")))
+    return content_hash(spec.model_dump(exclude_none=True), profile.train.hparams.model_dump(exclude={"report_to"}),
+                        profile.train.policy, stable_json(data.to_dict("records")))
 
 
 def ref_store(profile: Profile):
@@ -193,7 +193,9 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                   per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
                   learning_rate=hp.learning_rate, beta=hp.beta, max_length=hp.max_length,
                   logging_steps=1, save_strategy="steps", save_steps=hp.save_steps or max(1, hp.max_steps // 4),
-                  save_total_limit=1, report_to=[], seed=hp.seed, data_seed=hp.seed,
+                  save_total_limit=1, seed=hp.seed, data_seed=hp.seed,
+                  report_to=[] if hp.report_to == "none" else [hp.report_to], run_name=spec.name,
+                  project=f"delta-lab-{profile.name}",
                   gradient_checkpointing=hp.gradient_checkpointing,
                   precompute_ref_log_probs=hp.precompute_ref_log_probs,
                   use_cpu=device == "cpu", bf16=precision == "bf16", dataloader_num_workers=0,
@@ -206,11 +208,25 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                 control.should_training_stop = True
                 state.nan_stop = True  # read after training
 
+    class TrackerConfig(TrainerCallback):
+        """The tracker's run config gets the profile, the run and its hash (after TRL's callback opened the run)."""
+
+        def on_train_begin(self, args, state, control, **kw):
+            info = {"delta_lab/profile": profile.name, "delta_lab/run": spec.name, "delta_lab/run_hash": h,
+                    "delta_lab/method": spec.method, "delta_lab/preference_set": spec.preference_set,
+                    "delta_lab/policy": profile.train.policy}
+            if state.is_world_process_zero and hp.report_to in ("trackio", "wandb"):
+                import importlib
+
+                importlib.import_module(hp.report_to).config.update(info, allow_val_change=True)
+
+    if hp.report_to == "trackio":  # local-first: the run's metrics live beside the run unless TRACKIO_DIR says
+        os.environ.setdefault("TRACKIO_DIR", str(profile.run_dir() / "trackio"))
     store = ref_store(profile) if hp.precompute_ref_log_probs else None
     if spec.method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        args = DPOConfig(**common)
+        args = DPOConfig(**common, **({"loss_type": [spec.loss_type]} if spec.loss_type else {}))
         trainer_cls = DPOTrainer
         if store is not None:
             data = data.assign(ref_key=[ref_key(profile, r, precision) for r in data.to_dict("records")])
@@ -220,14 +236,15 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
 
         dw, uw = kto_weights(data["label"])
         # sequential: the rows are already in batch order (see pairing.to_kto), as TRL's KL term requires
-        args = KTOConfig(**common, desirable_weight=dw, undesirable_weight=uw, train_sampling_strategy="sequential")
+        args = KTOConfig(**common, desirable_weight=dw, undesirable_weight=uw, train_sampling_strategy="sequential",
+                         **({"loss_type": spec.loss_type} if spec.loss_type else {}))
         trainer_cls = KTOTrainer
         if store is not None:
             trainer_cls = _persisted_ref_kto(store, KTOTrainer, ref_identity(profile, precision))
     ds = shared_dataset(data, out / "train_data", main)
     try:
         trainer = trainer_cls(model=model, args=args, train_dataset=ds, processing_class=tok,
-                              peft_config=peft_config, callbacks=[StopOnNaN()])
+                              peft_config=peft_config, callbacks=[StopOnNaN(), TrackerConfig()])
     finally:
         if store is not None:
             store.close()
@@ -250,7 +267,8 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                              "s_per_step": round(wall / max(1, len(steps)), 2),
                              "ref_logps_computed": ref_forwards,
                              "ref_logps_reused": None if ref_forwards is None else len(data) - ref_forwards,
-                             "resumed_from": str(last) if last else None,
+                             "resumed_from": str(last) if last else None, "report_to": hp.report_to,
+                             "loss_type": spec.loss_type or ("sigmoid" if spec.method == "dpo" else "kto"),
                              "processes": trainer.accelerator.num_processes,
                              "distributed": str(trainer.accelerator.distributed_type)})
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
