@@ -11,7 +11,7 @@ STAGES  := 01_generate 02_judge 03_pair 04_train 05_evaluate 06_analyze
 export DELTA_LAB_SESSION ?= $(shell date +%s%N)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: all setup smoke test lab clean notebooks report check $(STAGES) figures
+.PHONY: all setup smoke test lab clean notebooks report check push $(STAGES) figures
 
 all: setup
 	@$(MAKE) --no-print-directory figures PROFILE=$(PROFILE)
@@ -56,6 +56,12 @@ endif
 	@$(RUN) run $@ --profile $(PROFILE)
 06_analyze: 05_evaluate
 	@$(RUN) run $@ --profile $(PROFILE)
+
+# the preference sets (dataset repo REPO) and trained models (REPO-<run>) on the Hub; DRY_RUN=1 writes
+# runs/<profile>/push/ only. The token comes from HF_TOKEN in the environment.
+push: setup
+	@test -n "$(REPO)" || { echo "make push needs REPO=user/name"; exit 2; }
+	@$(PY) -m delta_utils.export --profile $(PROFILE) --repo $(REPO) $(if $(DRY_RUN),--dry-run)
 
 report:
 	@$(RUN) report --profile $(PROFILE)
