@@ -11,7 +11,7 @@ STAGES  := 01_generate 02_judge 03_pair 04_train 05_evaluate 06_analyze
 export DELTA_LAB_SESSION ?= $(shell date +%s%N)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: all setup smoke test lab clean notebooks report check push $(STAGES) figures
+.PHONY: all setup smoke test lab clean notebooks report check push $(STAGES) figures lm-eval
 
 all: setup
 	@$(MAKE) --no-print-directory figures PROFILE=$(PROFILE)
@@ -69,6 +69,13 @@ report:
 # the plan: grid, model calls per stage, Batch API chunks, decontamination, GPUs (LOAD_DATA=1: read hub datasets)
 check: setup
 	@$(RUN) check --profile $(PROFILE) $(if $(LOAD_DATA),--load-data)
+
+# lm-evaluation-harness on the base policy and every trained run, beside 05_evaluate's numbers
+# (TASKS=gsm8k,mmlu_pro LIMIT=50 LOCAL_GSM8K=../shared/data/gsm8k/test.jsonl MODELS=base,dpo_x FEWSHOT=5)
+lm-eval: setup
+	$(PY) -m delta_utils.lmeval --profile $(PROFILE) $(if $(TASKS),--tasks $(TASKS)) $(if $(LIMIT),--limit $(LIMIT)) \
+		$(if $(LOCAL_GSM8K),--gsm8k-path $(LOCAL_GSM8K)) $(if $(MODELS),--models $(MODELS)) \
+		$(if $(FEWSHOT),--num-fewshot $(FEWSHOT)) $(if $(MAX_GEN_TOKS),--max-gen-toks $(MAX_GEN_TOKS))
 
 smoke:
 	@$(MAKE) --no-print-directory all PROFILE=smoke
