@@ -10,6 +10,8 @@ STAGES  := 01_generate 02_judge 03_pair 04_train 05_evaluate 06_analyze
 # one id per `make` invocation, so the timing report can tell what ran now from what was skipped
 export DELTA_LAB_SESSION ?= $(shell date +%s%N)
 export PYTHONUNBUFFERED := 1
+# trackio (train.hparams.report_to: trackio) reads this when first imported: metrics live beside the run
+export TRACKIO_DIR ?= $(CURDIR)/$(RUNS)/trackio
 
 .PHONY: all setup smoke test lab clean notebooks report check push $(STAGES) figures lm-eval
 

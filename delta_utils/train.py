@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -150,6 +151,21 @@ def run_dir(profile: Profile, name: str) -> Path:
     return stage_dir(profile, STAGE) / name
 
 
+def tracker_run_name(run: str, h: str) -> str:
+    """The tracker's run name: the grid run plus its hash, so a retrain with another config is a new curve
+    while a run resumed after a crash continues its own."""
+    return f"{run}-{h[:8]}"
+
+
+def _check_trackio_dir() -> None:
+    """trackio fixes its folder from $TRACKIO_DIR when first imported (TRL imports it early), so the variable
+    must be set before Python starts; `make` sets it to runs/<profile>/trackio. Say so when it came too late."""
+    want = os.environ.get("TRACKIO_DIR")
+    if want and "trackio.utils" in sys.modules and Path(sys.modules["trackio.utils"].TRACKIO_DIR) != Path(want):
+        print(f"warning: TRACKIO_DIR={want} was set after trackio was imported; metrics go to "
+              f"{sys.modules['trackio.utils'].TRACKIO_DIR}. Set it before starting Python.")
+
+
 def train_run(profile: Profile, spec: RunSpec) -> Path:
     """Train one grid run (or reuse it if done with the same config and data); returns its folder."""
     pairs = load_set(profile, spec.preference_set)
@@ -194,7 +210,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
                   learning_rate=hp.learning_rate, beta=hp.beta, max_length=hp.max_length,
                   logging_steps=1, save_strategy="steps", save_steps=hp.save_steps or max(1, hp.max_steps // 4),
                   save_total_limit=1, seed=hp.seed, data_seed=hp.seed,
-                  report_to=[] if hp.report_to == "none" else [hp.report_to], run_name=spec.name,
+                  report_to=[] if hp.report_to == "none" else [hp.report_to], run_name=tracker_run_name(spec.name, h),
                   project=f"delta-lab-{profile.name}",
                   gradient_checkpointing=hp.gradient_checkpointing,
                   precompute_ref_log_probs=hp.precompute_ref_log_probs,
@@ -220,8 +236,8 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
 
                 importlib.import_module(hp.report_to).config.update(info, allow_val_change=True)
 
-    if hp.report_to == "trackio":  # local-first: the run's metrics live beside the run unless TRACKIO_DIR says
-        os.environ.setdefault("TRACKIO_DIR", str(profile.run_dir() / "trackio"))
+    if hp.report_to == "trackio":
+        _check_trackio_dir()
     store = ref_store(profile) if hp.precompute_ref_log_probs else None
     if spec.method == "dpo":
         from trl import DPOConfig, DPOTrainer

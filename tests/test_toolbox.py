@@ -1,12 +1,16 @@
 """The researcher's toolbox: TRL loss variants by name, experiment tracking with trackio (local, offline)."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from delta_utils.config import CONFIG_DIR, ProfileError, RunSpec, load_profile, trl_loss_types
-from delta_utils.train import train_run
+from delta_utils.train import tracker_run_name, train_run
 from test_train import _pairs, _profile, _write_set
 
 
@@ -37,24 +41,32 @@ def test_ipo_run_trains_with_the_ipo_loss(runs_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_trackio_logs_the_loss_and_the_run_config(runs_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("TRACKIO_DIR", str(tmp_path / "trackio"))
+def test_trackio_logs_the_loss_and_the_run_config(runs_dir, tmp_path):
+    # trackio fixes its folder when first imported, so the tracked run trains in a fresh interpreter,
+    # as a notebook kernel under `make` does, with TRACKIO_DIR set beforehand
+    env = {**os.environ, "TRACKIO_DIR": str(tmp_path / "trackio")}
     prof = _profile(tmp_path, report_to="trackio", max_steps=2)
     _write_set(prof, "pool", _pairs(4))
-    spec = RunSpec(name="tracked", method="dpo", preference_set="pool")
-    out = train_run(prof, spec)
-    from trackio.sqlite_storage import SQLiteStorage
-
-    project = f"delta-lab-{prof.name}"
-    logs = SQLiteStorage.get_logs(project, "tracked")
+    script = ("import sys; from delta_utils.config import RunSpec, load_profile; from delta_utils.train import train_run;"
+              "train_run(load_profile(sys.argv[1]), RunSpec(name='tracked', method='dpo', preference_set='pool'))")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "traintest.yaml")], env=env, check=True,
+                   cwd=Path(__file__).parents[1])
+    out = prof.run_dir() / "04_train" / "tracked"
+    record = json.loads((out / "run.json").read_text())
+    assert record["report_to"] == "trackio"
+    code = ("import json, sys; from trackio.sqlite_storage import SQLiteStorage as S;"
+            "print(json.dumps([S.get_logs(*sys.argv[1:]), S.get_run_config(*sys.argv[1:])]))")
+    name = tracker_run_name("tracked", record["hash"])
+    read = subprocess.run([sys.executable, "-c", code, f"delta-lab-{prof.name}", name], env=env, check=True,
+                          capture_output=True, text=True)
+    logs, config = json.loads(read.stdout.strip().splitlines()[-1])
     losses = [r["train/loss"] for r in logs if "train/loss" in r]
     assert len(losses) == 2
     assert losses == pytest.approx(pd.read_csv(out / "log.csv")["loss"].dropna().tolist(), rel=1e-4)
-    config = SQLiteStorage.get_run_config(project, "tracked")
-    assert config["delta_lab/run_hash"] == json.loads((out / "run.json").read_text())["hash"]
+    assert config["delta_lab/run_hash"] == record["hash"]
     assert config["delta_lab/profile"] == prof.name
     # tracking does not change what is trained: the same run without it is up to date
-    assert json.loads((out / "run.json").read_text())["report_to"] == "trackio"
+    spec = RunSpec(name="tracked", method="dpo", preference_set="pool")
     assert train_run(_profile(tmp_path, max_steps=2), spec) == out
 
 
