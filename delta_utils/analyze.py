@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .config import REPO_ROOT, Profile  # noqa: E402
-from .evaluate import bootstrap_ci, paired_bootstrap  # noqa: E402
+from .stats import bootstrap_ci, compare  # noqa: E402
 from .rubric import DIMENSION_NAMES  # noqa: E402
 from .stages import atomic_write_text, read_table  # noqa: E402
 
@@ -123,7 +123,7 @@ def _items_of(items: pd.Series, model: str, domain: str) -> pd.Series:
 
 def contrast(items: pd.Series, a: str, b: str, domain: str = "all", seed: int = 0) -> dict:
     """Model `a` minus model `b` on the same items (of one domain, or all): diff, 95 % CI, p-value, n."""
-    return paired_bootstrap(_items_of(items, a, domain), _items_of(items, b, domain), seed=seed)
+    return compare(_items_of(items, a, domain), _items_of(items, b, domain), seed=seed)
 
 
 def gains(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 
-import numpy as np
 import pandas as pd
 
 from .config import Profile, Sampling
@@ -20,6 +19,7 @@ from .generate import requests_for, sample_models, train_problems
 from .models import model_path, weights_identity
 from .serve import vllm_command, vllm_server
 from .stages import completions_cache, stage_dir, write_manifest, write_table
+from .stats import bootstrap_ci, compare
 from .checking import check
 from .tasks import Problem, load_tasks
 from .train import resolve_device, run_dir
@@ -147,27 +147,6 @@ def run(profile: Profile) -> pd.DataFrame:
     return records
 
 
-def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    if len(v) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
-
-
-def paired_bootstrap(a: pd.Series, b: pd.Series, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Difference of mean correctness a - b on the same items, with a 95 % CI and a two-sided p-value."""
-    j = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").astype(float)
-    d = (j["a"] - j["b"]).to_numpy()
-    lo, hi = bootstrap_ci(d, n_boot, seed)
-    rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1) if len(d) else np.array([0.0])
-    p = float(min(1.0, 2 * min((boots <= 0).mean(), (boots >= 0).mean())))
-    return {"diff": float(d.mean()) if len(d) else float("nan"), "ci_low": lo, "ci_high": hi, "p_value": p,
-            "n": int(len(d))}
-
-
 def summarize(records: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (model, kind, eval_set), g in records.groupby(["model", "kind", "eval_set"], sort=False):
@@ -191,5 +170,5 @@ def vs_base(records: pd.DataFrame) -> pd.DataFrame:
         base = acc.loc["base"]
         for m in g["model"].unique():
             if m != "base":
-                rows.append({"model": m, "eval_set": eval_set, **paired_bootstrap(acc.loc[m], base)})
+                rows.append({"model": m, "eval_set": eval_set, **compare(acc.loc[m], base)})
     return pd.DataFrame(rows)

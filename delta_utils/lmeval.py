@@ -32,7 +32,8 @@ import pandas as pd
 
 from .config import Profile, _resolve, load_profile
 from .engine import complete, hf_complete
-from .evaluate import STAGE, checkpoint_endpoint, checkpoints, paired_bootstrap, set_sampling
+from .evaluate import STAGE, checkpoint_endpoint, checkpoints, set_sampling
+from . import stats
 from .generate import requests_for
 from .models import folder_fingerprint, model_path
 from .stages import completions_cache, read_table, stage_dir, write_table
@@ -476,7 +477,7 @@ def compare_on_items(profile: Profile, model_folder, items_path, limit: int | No
             out[f"lm_eval_{short}_accuracy"] = float(items[col].mean())
             out[f"agreement_{short}"] = float((items[col] == dl).mean())
             items[f"agree_{short}"] = items[col] == dl
-            d = paired_bootstrap(items["delta_lab_correct"].astype(float), items[col].astype(float))
+            d = stats.compare(items["delta_lab_correct"].astype(float), items[col].astype(float))
             out[f"diff_vs_{short}"], out[f"diff_vs_{short}_ci"] = d["diff"], (d["ci_low"], d["ci_high"])
     out["items"] = items
     return out
