@@ -2,8 +2,9 @@
 
 Figures go to ``figures/<profile>/<name>.{png,pdf,csv}`` under stable names (``FIGURES``); every one is
 written on every profile, saying on its canvas when the profile trained no run of the kind it shows.
-``findings.{csv,md}`` states each claim of the paper next to the effect measured here (95 % paired
-bootstrap CI over evaluation items, two-sided p-value) and whether its direction agrees.
+``findings.{csv,md}`` tests each claim of the paper on this profile's runs: the effect with its 95 % paired
+bootstrap CI, the exact paired test the claim's kind calls for, Holm's correction across the table, the minimum
+detectable effect and a verdict (supported / contradicted / inconclusive / n/a).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import seaborn as sns  # noqa: E402
 from .config import REPO_ROOT, Profile  # noqa: E402
 from .stats import bootstrap_ci, compare  # noqa: E402
 from .rubric import DIMENSION_NAMES  # noqa: E402
-from .stages import atomic_write_text, read_table  # noqa: E402
+from .stages import atomic_write_text, read_table, update_readme_block  # noqa: E402
 
 STAGE = "06_analyze"
 FIGURES = ["generator_ladder", "generator_gains", "delta_by_dimension", "delta_vs_gap", "data_efficiency",
@@ -70,8 +71,8 @@ def classify(preference_set: str) -> dict:
         return {"kind": "generator", "chosen_model": m[1]}
     if m := re.fullmatch(r"top(\d+)__(.+)", preference_set):
         return {"kind": "topk", "fraction": int(m[1]) / 100, "dimension": m[2]}
-    if m := re.fullmatch(r"random(\d+)", preference_set):
-        return {"kind": "random", "fraction": int(m[1]) / 100}
+    if m := re.fullmatch(r"random(\d+)(?:__draw(\d+))?", preference_set):
+        return {"kind": "random", "fraction": int(m[1]) / 100, "draw": int(m[2] or 0)}
     if preference_set == "full":
         return {"kind": "full", "fraction": 1.0}
     if m := re.fullmatch(r"correctness__(.+)", preference_set):
@@ -103,8 +104,8 @@ def runs_table(profile: Profile, traces: pd.DataFrame) -> pd.DataFrame:
                "gap": gaps.get(c.get("chosen_model"), np.nan),
                "is_full": c["kind"] == "full" or c.get("chosen_model") == widest}
         rows.append(row)
-    cols = ["run", "method", "preference_set", "kind", "chosen_model", "fraction", "dimension", "combination", "gap",
-            "is_full"]
+    cols = ["run", "method", "preference_set", "kind", "chosen_model", "fraction", "dimension", "draw", "combination",
+            "gap", "is_full"]
     return pd.DataFrame(rows).reindex(columns=cols)
 
 
@@ -340,132 +341,275 @@ def training_curves(profile: Profile) -> Path:
     return save(fig, logs.reindex(columns=cols), profile, "training_curves")
 
 
-# ---------------------------------------------------------------- findings
+# ---------------------------------------------------------------- diagnostics: can this run measure anything?
 
-def _row(claim, comparison, res: dict | None, criterion: str, agrees, method="", domain="all", note="") -> dict:
-    res = res or {}
-    return {"claim": claim, "comparison": comparison, "method": method, "domain": domain,
-            "effect": res.get("diff", np.nan), "ci_low": res.get("ci_low", np.nan),
-            "ci_high": res.get("ci_high", np.nan), "p_value": res.get("p_value", np.nan), "n": res.get("n", 0),
-            "criterion": criterion, "agrees": agrees if res else f"n/a: {note}"}
+def diagnostics(profile: Profile, d: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """What decides whether the study's comparisons can see an effect at all, measured on this run, each with
+    the target it should meet: the generators' accuracies and cut-off share, the gap between the chosen
+    generators, the judge's agreement with the verifier, the share of top-k selections the tie-break chose,
+    the judge's self-preference, and the smallest effect the evaluation sets can detect."""
+    from . import stats
 
-
-def findings(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Each claim of the paper, the effect measured on this profile, and whether its direction agrees."""
-    items = item_scores(records)
-    runs = runs_table(profile, traces)
+    g, dim = profile.generation, profile.pairing.dimension
+    tr = d["traces"]
     rows = []
-    c1 = "Generator-level: a wider generator gap gives a larger out-of-domain gain"
-    gen = runs[runs["kind"] == "generator"]
-    for method in sorted(runs["method"].unique()):
-        gm = gen[gen["method"] == method].sort_values("gap")
-        if len(gm) >= 2 and gm["gap"].iloc[-1] == gm["gap"].iloc[0]:
-            rows.append(_row(c1, "", None, "", "", method, "out", note=f"the chosen generators' measured gaps are "
-                             f"equal ({gm['gap'].iloc[0]:+.1%} on the training prompts): no wider gap to compare"))
-        elif len(gm) >= 2:
-            wide, narrow = gm.iloc[-1], gm.iloc[0]
-            r = contrast(items, wide.run, narrow.run, "out")
-            rows.append(_row(c1, f"{wide.run} - {narrow.run}", r, "effect > 0", "yes" if r["diff"] > 0 else "no",
-                             method, "out"))
-        else:
-            rows.append(_row(c1, "", None, "", "", method, "out", note="needs two generator-level runs"))
-    c2 = "Sample-level: the judged delta (aggregate) grows with the generator gap"
-    gaps = generator_gaps(profile, traces).dropna().sort_values()
-    if len(gaps) >= 2 and gaps.iloc[-1] == gaps.iloc[0]:
-        rows.append(_row(c2, "", None, "", "", note=f"the chosen generators' measured gaps are equal "
-                         f"({gaps.iloc[0]:+.1%} on the training prompts)"))
-    elif len(gaps) >= 2:
-        per = pairs.set_index(["chosen_model", "prompt_id"])["delta_aggregate"].astype(float)
-        r = paired_bootstrap(per.xs(gaps.index[-1]), per.xs(gaps.index[0]))
-        rows.append(_row(c2, f"{gaps.index[-1]} - {gaps.index[0]} (paired by prompt)", r, "effect > 0",
-                         "yes" if r["diff"] > 0 else "no"))
-    else:
-        rows.append(_row(c2, "", None, "", "", note="needs two chosen generators"))
-    top = runs[runs["kind"] == "topk"]
-    for method in sorted(runs["method"].unique()):
-        for t in top[(top["method"] == method) & (top["dimension"] == "step_coherence")].itertuples():
-            rnd = runs[(runs["kind"] == "random") & (runs["fraction"] == t.fraction) & (runs["method"] == method)]
-            c3 = f"Top {t.fraction:.0%} by step coherence beats a random subset of the same size"
-            if len(rnd):
-                r = contrast(items, t.run, rnd.iloc[0].run)
-                rows.append(_row(c3, f"{t.run} - {rnd.iloc[0].run}", r, "effect > 0",
-                                 "yes" if r["diff"] > 0 else "no", method))
-            else:
-                rows.append(_row(c3, "", None, "", "", method, note="no random run of that size"))
-            full = runs[runs["is_full"] & (runs["method"] == method)]
-            c4 = f"Top {t.fraction:.0%} by step coherence nearly matches full data"
-            if len(full):
-                r = contrast(items, t.run, full.iloc[0].run)
-                rows.append(_row(c4, f"{t.run} - {full.iloc[0].run}", r, "CI upper bound >= 0 (not detectably worse)",
-                                 "yes" if r["ci_high"] >= 0 else "no", method))
-            else:
-                rows.append(_row(c4, "", None, "", "", method, note="no full-data run"))
-            others = top[(top["method"] == method) & (top["fraction"] == t.fraction)
-                         & (top["dimension"] != "step_coherence")]
-            c5 = "Step coherence is the best dimension to select by"
-            if len(others):
-                best = max(others.itertuples(), key=lambda o: _items_of(items, o.run, "all").mean())
-                r = contrast(items, t.run, best.run)
-                rows.append(_row(c5, f"{t.run} - {best.run} (best other dimension)", r, "effect >= 0",
-                                 "yes" if r["diff"] >= 0 else "no", method))
-            else:
-                rows.append(_row(c5, "", None, "", "", method, note="no top-k run by another dimension"))
-    corr = runs[runs["kind"] == "correctness"].set_index("combination")
-    c6 = "Correctness matters less than reasoning quality: correct->wrong vs wrong->wrong chosen"
-    if {"c2w", "w2w"} <= set(corr.index):
-        r = contrast(items, corr.loc["c2w", "run"], corr.loc["w2w", "run"])
-        rows.append(_row(c6, f"{corr.loc['c2w', 'run']} - {corr.loc['w2w', 'run']}", r,
-                         "p >= 0.05 (no detectable difference)", "yes" if r["p_value"] >= 0.05 else "no",
-                         corr.loc["c2w", "method"]))
-    else:
-        rows.append(_row(c6, "", None, "", "", note="no correctness__c2w and correctness__w2w runs in the grid"))
+
+    def add(quantity, value, low=np.nan, high=np.nan, target="", met=None, n=0):
+        rows.append({"quantity": quantity, "value": value, "ci_low": low, "ci_high": high, "target": target,
+                     "met": "" if met is None else ("yes" if met else "no"), "n": n})
+
+    for m in g.generators:
+        t = tr[tr["model"] == m]
+        lo, hi = stats.bootstrap_ci(t["correct"].astype(float).to_numpy())
+        add(f"accuracy on the training prompts: {m}", float(t["correct"].mean()), lo, hi, n=len(t))
+        if "finish_reason" in t:
+            cut = float((t["finish_reason"] == "length").mean())
+            add(f"traces cut off at max_tokens: {m}", cut, target="<= 10 %", met=cut <= 0.10, n=len(t))
+    chosen = [m for m in g.generators if m != g.rejected]
+    acc = tr.groupby("model")["correct"].mean()
+    if len(chosen) >= 2:
+        wide, narrow = max(chosen, key=lambda m: acc.get(m, 0)), min(chosen, key=lambda m: acc.get(m, 0))
+        per = tr[tr["sample"] == 0].pivot_table(index="item_id", columns="model", values="correct", aggfunc="mean")
+        r = stats.compare(per[wide].astype(float), per[narrow].astype(float)) if wide != narrow else None
+        if r is not None:
+            add(f"gap between the chosen generators: {wide} - {narrow}", r["diff"], r["ci_low"], r["ci_high"],
+                ">= 15 points, CI excluding 0", r["diff"] >= 0.15 and r["ci_low"] > 0, r["n"])
+    ver = d["verifier"].assign(aggregate=d["verifier"][DIMENSION_NAMES].mean(axis=1))
+    j = d["scores"].merge(ver, on="trace_id", suffixes=("", "_verifier"))
+    if f"{dim}_mean" in j and dim in j:
+        s = stats.spearman_ci(j[f"{dim}_mean"], j[dim])
+        add(f"judge vs verifier Spearman: {dim}", s["rho"], s["ci_low"], s["ci_high"], ">= 0.3, CI above 0",
+            bool(s["rho"] >= 0.3 and s["ci_low"] > 0), s["n"])
+    card_path = profile.run_dir() / "03_pair" / "card.jsonl"
+    if card_path.is_file():
+        card = read_table(card_path)
+        if "tie_share" in card:
+            ties = card[card["set"].str.startswith("top") & card["tie_share"].notna()]
+            if len(ties):
+                worst = ties.loc[ties["tie_share"].idxmax()]
+                add(f"largest tie share of a top-k selection ({worst['set']})", float(worst["tie_share"]),
+                    target="<= 10 %", met=float(worst["tie_share"]) <= 0.10, n=int(worst["pairs"]))
+    judge = profile.judge.model
+    if judge in set(tr["model"]) and "aggregate" in j:
+        # the judge's aggregate score beyond what the verifier's aggregate predicts, own traces vs others'
+        jt = j.merge(tr[["trace_id", "model"]], on="trace_id")
+        x, y = jt["aggregate"].astype(float), jt["aggregate_mean"].astype(float)
+        resid = y - np.polyval(np.polyfit(x, y, 1), x) if x.nunique() > 1 else y - y.mean()
+        own, other = resid[jt["model"] == judge], resid[jt["model"] != judge]
+        diff = float(own.mean() - other.mean())
+        rng = np.random.default_rng(0)
+        boots = [rng.choice(own.to_numpy(), len(own)).mean() - rng.choice(other.to_numpy(), len(other)).mean()
+                 for _ in range(2000)]
+        add(f"judge self-preference: {judge}'s own traces minus others' (aggregate, verifier-adjusted)", diff,
+            float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975)), "CI including 0",
+            bool(np.quantile(boots, 0.025) <= 0 <= np.quantile(boots, 0.975)), len(jt))
+    n_items = d["records"].query("model == 'base'")["item_id"].nunique() if len(d["records"]) else 0
+    add("evaluation items (the policy's)", float(n_items), n=int(n_items))
     return pd.DataFrame(rows)
 
 
-def findings_markdown(f: pd.DataFrame) -> str:
-    def fmt(x, pct=True):
-        return "" if pd.isna(x) else (f"{x:+.1%}" if pct else f"{x:.3f}")
+def diagnostics_markdown(t: pd.DataFrame) -> str:
+    lines = ["| quantity | value [95 % CI] | target | met | n |", "|---|---|---|---|---|"]
+    for r in t.itertuples():
+        count = r.quantity.startswith("evaluation items")
+        if count:
+            val = f"{r.value:.0f}"
+        elif "Spearman" in r.quantity or "self-preference" in r.quantity:
+            val = f"{r.value:+.2f}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
+        else:
+            val = f"{r.value:.1%}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:.1%}, {r.ci_high:.1%}]")
+        lines.append(f"| {r.quantity} | {val} | {r.target} | {r.met} | {r.n} |")
+    return "\n".join(lines) + "\n"
 
-    lines = ["| claim (paper) | comparison | method | domain | effect [95 % CI] | p | n | agrees |",
-             "|---|---|---|---|---|---|---|---|"]
+
+# ---------------------------------------------------------------- findings: the paper's claims as data
+
+CLAIMS = {  # claim id -> (the paper's claim, the kind of test that can support it)
+    "generator_gap": ("Generator-level: a wider generator gap gives a larger out-of-domain gain", "superiority"),
+    "delta_grows": ("Sample-level: the judged delta (aggregate) grows with the generator gap", "superiority"),
+    "topk_vs_random": ("Top {pct} by {dim} beats random subsets of the same size", "superiority"),
+    "topk_vs_full": ("Top {pct} by {dim} nearly matches full data (non-inferior within the margin)",
+                     "noninferiority"),
+    "best_dimension": ("{Dim} is the best dimension to select by", "superiority"),
+    "correctness": ("Correctness matters less than reasoning quality: correct->wrong and wrong->wrong chosen "
+                    "train equally well (within the margin)", "equivalence"),
+}
+
+
+def _comparison(claim: str, a: pd.Series | None = None, b: pd.Series | None = None, *, label: str = "",
+                method: str = "", domain: str = "all", note: str = "", **fmt) -> dict:
+    """One row of the findings table before testing: the claim, what is compared (A - B, paired), or why not."""
+    text, kind = CLAIMS[claim]
+    return {"claim_id": claim, "claim": text.format(**fmt), "kind": kind, "comparison": label, "method": method,
+            "domain": domain, "a": a, "b": b, "note": note}
+
+
+def comparisons(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, pairs: pd.DataFrame) -> list[dict]:
+    """Every claim of the paper as comparisons this profile's runs can make (`a` and `b` paired per item),
+    or as a row saying why it cannot (`a` None, the reason in `note`)."""
+    items = item_scores(records)
+    runs = runs_table(profile, traces)
+    methods = sorted(runs["method"].unique())
+    dim = profile.pairing.dimension
+    nice = dim.replace("_", " ")
+
+    def of(run, domain="all"):
+        return _items_of(items, run, domain)
+
+    rows = []
+    gen = runs[runs["kind"] == "generator"]
+    gaps = generator_gaps(profile, traces).dropna().sort_values()
+    equal = len(gaps) >= 2 and gaps.iloc[-1] == gaps.iloc[0]
+    for m in methods:
+        gm = gen[gen["method"] == m].sort_values("gap")
+        if len(gm) < 2:
+            rows.append(_comparison("generator_gap", method=m, domain="out", note="needs two generator-level runs"))
+        elif gm["gap"].iloc[-1] == gm["gap"].iloc[0]:
+            rows.append(_comparison("generator_gap", method=m, domain="out", note="the chosen generators' measured "
+                                    f"gaps are equal ({gm['gap'].iloc[0]:+.1%} on the training prompts)"))
+        else:
+            wide, narrow = gm.iloc[-1].run, gm.iloc[0].run
+            rows.append(_comparison("generator_gap", of(wide, "out"), of(narrow, "out"), label=f"{wide} - {narrow}",
+                                    method=m, domain="out"))
+    if len(gaps) < 2 or equal:
+        rows.append(_comparison("delta_grows", note="needs two chosen generators with different measured gaps"))
+    else:
+        per = pairs.set_index(["chosen_model", "prompt_id"])["delta_aggregate"].astype(float)
+        rows.append(_comparison("delta_grows", per.xs(gaps.index[-1]), per.xs(gaps.index[0]),
+                                label=f"{gaps.index[-1]} - {gaps.index[0]} (per prompt)"))
+    top = runs[runs["kind"] == "topk"]
+    fractions = sorted(top[top["dimension"] == dim]["fraction"].unique()) or [None]
+    for m in methods:
+        for f in fractions:
+            pct = "k" if f is None else f"{f:.0%}"
+            fmt = {"pct": pct, "dim": nice, "Dim": nice.capitalize()}
+            t = top[(top["method"] == m) & (top["dimension"] == dim) & (top["fraction"] == f)]
+            if t.empty:
+                for c in ("topk_vs_random", "topk_vs_full", "best_dimension"):
+                    rows.append(_comparison(c, method=m, note=f"no top-k run by {nice}", **fmt))
+                continue
+            t = t.iloc[0].run
+            rnd = runs[(runs["kind"] == "random") & (runs["fraction"] == f) & (runs["method"] == m)]
+            if rnd.empty:
+                rows.append(_comparison("topk_vs_random", method=m, note="no random run of that size", **fmt))
+            else:
+                # per item, the mean over the random draws: one paired test against the draws' average,
+                # the spread over draws in the note
+                draws = pd.concat([of(r) for r in rnd["run"]], axis=1)
+                per_draw = [float((of(t) - draws.iloc[:, i]).mean()) for i in range(draws.shape[1])]
+                spread = (f"{len(per_draw)} draws: effects " + ", ".join(f"{e:+.1%}" for e in per_draw)
+                          + (f"; SD {np.std(per_draw, ddof=1):.1%}" if len(per_draw) > 1 else "; one draw, no spread"))
+                rows.append(_comparison("topk_vs_random", of(t), draws.mean(axis=1),
+                                        label=f"{t} - mean({', '.join(rnd['run'])})", method=m, note=spread, **fmt))
+            full = runs[runs["is_full"] & (runs["method"] == m)]
+            if full.empty:
+                rows.append(_comparison("topk_vs_full", method=m, note="no full-data run", **fmt))
+            else:
+                rows.append(_comparison("topk_vs_full", of(t), of(full.iloc[0].run), method=m, **fmt,
+                                        label=f"{t} - {full.iloc[0].run}"))
+            others = top[(top["method"] == m) & (top["fraction"] == f) & (top["dimension"] != dim)]
+            if others.empty:
+                rows.append(_comparison("best_dimension", method=m, note="no top-k run by another dimension", **fmt))
+            else:
+                best = max(others["run"], key=lambda r: of(r).mean())  # the strongest rival: a conservative test
+                rows.append(_comparison("best_dimension", of(t), of(best), method=m, **fmt,
+                                        label=f"{t} - {best} (best other dimension)"))
+    corr = runs[runs["kind"] == "correctness"]
+    for m in sorted(corr["method"].unique()) or [""]:
+        c = corr[corr["method"] == m].set_index("combination")
+        if {"c2w", "w2w"} <= set(c.index):
+            rows.append(_comparison("correctness", of(c.loc["c2w", "run"]), of(c.loc["w2w", "run"]), method=m,
+                                    label=f"{c.loc['c2w', 'run']} - {c.loc['w2w', 'run']}"))
+        else:
+            rows.append(_comparison("correctness", method=m, note="needs correctness__c2w and correctness__w2w runs"))
+    return rows
+
+
+def evaluate_comparison(row: dict, margin: float, alpha: float) -> dict:
+    """The test a claim's kind calls for, on one comparison: effect, CI, p, and the p of the opposite claim."""
+    from . import stats
+
+    if row["a"] is None:
+        return {}
+    r = stats.compare(row["a"], row["b"])
+    out = {"effect": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "mde": r["mde"]}
+    if row["kind"] == "superiority":
+        return {**out, "test": r["method"], "p_value": r["p_value"], "p_opposite": np.nan}
+    if row["kind"] == "noninferiority":
+        ni = stats.noninferiority(row["a"], row["b"], margin, alpha)
+        return {**out, "test": f"{ni['method']} (margin {margin:.0%})", "p_value": ni["p_value"],
+                "p_opposite": stats.inferiority_p(row["a"], row["b"], margin)}
+    eq = stats.equivalence(row["a"], row["b"], margin, alpha)
+    return {**out, "test": f"{eq['method']} (margin ±{margin:.0%})", "p_value": eq["p_value"],
+            "p_opposite": r["p_value"]}
+
+
+def findings(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Every claim, its test, Holm-adjusted p across the table, the minimum detectable effect and a verdict:
+    supported / contradicted / inconclusive, or n/a when the profile has no data for it (never "no")."""
+    from . import stats
+
+    a = profile.analysis
+    rows = []
+    for row in comparisons(profile, records, traces, pairs):
+        res = evaluate_comparison(row, a.margin, a.alpha)
+        rows.append({**{k: v for k, v in row.items() if k not in ("a", "b")}, "effect": np.nan, "ci_low": np.nan,
+                     "ci_high": np.nan, "test": "", "p_value": np.nan, "p_opposite": np.nan, "n": 0,
+                     "mde": np.nan, **res})
+    f = pd.DataFrame(rows)
+    f["p_holm"] = stats.holm(f["p_value"].to_numpy(dtype=float))
+    f["p_opposite_holm"] = stats.holm(f["p_opposite"].to_numpy(dtype=float))
+    f["verdict"] = [stats.verdict(r.kind, r.p_holm, r.effect, alpha=a.alpha,
+                                  p_opposite=None if pd.isna(r.p_opposite_holm) else r.p_opposite_holm)
+                    for r in f.itertuples()]
+    return f
+
+
+def findings_markdown(f: pd.DataFrame) -> str:
+    def pct(x):
+        return "" if pd.isna(x) else f"{x:+.1%}"
+
+    lines = ["| claim (paper) | comparison | method | domain | effect [95 % CI] | test | p (Holm) | MDE | n | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in f.itertuples():
-        pct = not r.claim.startswith("Sample-level")
-        eff = "" if pd.isna(r.effect) else (f"{fmt(r.effect, pct)} [{fmt(r.ci_low, pct)}, {fmt(r.ci_high, pct)}]"
-                                            if pct else f"{r.effect:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
-        lines.append(f"| {r.claim} | {r.comparison} | {r.method.upper()} | {r.domain} | {eff} | "
-                     f"{'' if pd.isna(r.p_value) else f'{r.p_value:.2f}'} | {r.n} | {r.agrees} |")
+        per_prompt = r.claim_id == "delta_grows"  # judged points, not accuracy
+        if pd.isna(r.effect):
+            eff = ""
+        elif per_prompt:
+            eff = f"{r.effect:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+        else:
+            eff = f"{pct(r.effect)} [{pct(r.ci_low)}, {pct(r.ci_high)}]"
+        p = "" if pd.isna(r.p_value) else f"{r.p_value:.3f} ({r.p_holm:.3f})"
+        mde = "" if pd.isna(r.mde) else (f"{r.mde:.2f}" if per_prompt else f"{r.mde:.1%}")
+        verdict = r.verdict + (f": {r.note}" if r.note else "")
+        lines.append(f"| {r.claim} | {r.comparison} | {str(r.method).upper()} | {r.domain} | {eff} | {r.test} | {p} "
+                     f"| {mde} | {r.n} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
 def takeaway(profile: Profile, f: pd.DataFrame, g: pd.DataFrame) -> str:
-    """One paragraph from the findings and the gains: how many testable claims agree, how many are significant,
-    and the largest change over the base policy."""
-    tested = f[~f["agrees"].astype(str).str.startswith("n/a")]
-    agree, signif = int((tested["agrees"] == "yes").sum()), int((tested["p_value"] < 0.05).sum())
-    best = g[g["domain"] == "all"].sort_values("diff").iloc[-1]
-    return (f"Takeaway: of {len(tested)} claims testable on the {profile.name} profile, {agree} agree in direction and "
-            f"{signif} reach p < 0.05. The largest change over the base policy is {best['run']} "
-            f"({best['diff']:+.1%} on all items, 95 % CI [{best['ci_low']:+.1%}, {best['ci_high']:+.1%}]). "
-            + ("At this scale effects are small and noisy: directions are suggestive, not evidence."
-               if signif < len(tested) else "Every testable claim reaches p < 0.05 on this profile."))
+    """One paragraph from the findings and the gains: verdict counts, the detectable effect sizes, and the
+    largest change over the base policy."""
+    counts = f["verdict"].value_counts()
+    n = {v: int(counts.get(v, 0)) for v in ("supported", "contradicted", "inconclusive", "n/a")}
+    tested = f[f["verdict"] != "n/a"]
+    acc = tested[tested["claim_id"] != "delta_grows"]["mde"].dropna()
+    best = g[g["domain"] == "all"].sort_values("diff").iloc[-1] if len(g) else None
+    text = (f"Takeaway: of {len(f)} comparisons on the {profile.name} profile, {n['supported']} support the paper's "
+            f"claim, {n['contradicted']} contradict it, {n['inconclusive']} are inconclusive and {n['n/a']} have no "
+            f"data (n/a), after Holm's correction at alpha {profile.analysis.alpha:g}.")
+    if len(acc):
+        text += (f" With these evaluation sets the smallest accuracy difference a comparison could detect "
+                 f"(80 % power) is {acc.min():.1%} to {acc.max():.1%}; an inconclusive row rules out nothing smaller.")
+    if best is not None:
+        text += (f" The largest change over the base policy is {best['run']} ({best['diff']:+.1%} on all items, "
+                 f"95 % CI [{best['ci_low']:+.1%}, {best['ci_high']:+.1%}], exact p {best['p_value']:.3f}).")
+    return text
 
 
 def update_readme(profile: Profile, md: str, readme: Path = REPO_ROOT / "README.md") -> bool:
-    """Replace the block between `<!-- findings:<profile> -->` and `<!-- /findings:<profile> -->` in the README.
-
-    Only for the repository's own figures folder (not when DELTA_LAB_FIGURES points elsewhere, as in tests).
-    """
-    if os.environ.get("DELTA_LAB_FIGURES") or not readme.is_file():
-        return False
-    text = readme.read_text()
-    start, end = f"<!-- findings:{profile.name} -->", f"<!-- /findings:{profile.name} -->"
-    if start not in text or end not in text:
-        return False
-    head, rest = text.split(start, 1)
-    new = head + start + "\n" + md + end + rest.split(end, 1)[1]
-    if new != text:
-        atomic_write_text(readme, new)
-    return True
+    """The README's findings block for this profile (see `stages.update_readme_block`)."""
+    return update_readme_block(f"findings:{profile.name}", md, readme)
 
 
 def run(profile: Profile) -> dict[str, Path]:
@@ -490,5 +634,10 @@ def run(profile: Profile) -> dict[str, Path]:
     atomic_write_text(out / "findings.md", md)
     update_readme(profile, md)
     g.to_csv(out / "gains.csv", index=False)
-    paths["findings"] = out / "findings.md"
+    diag = diagnostics(profile, d)
+    diag.to_csv(out / "diagnostics.csv", index=False)
+    results = takeaway(profile, f, g) + "\n\n" + diagnostics_markdown(diag)
+    atomic_write_text(out / "results.md", results)
+    update_readme_block(f"results:{profile.name}", results)
+    paths["findings"], paths["results"] = out / "findings.md", out / "results.md"
     return paths

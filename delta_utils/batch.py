@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .engine import Endpoint, Request, request_key
+from .engine import Endpoint, Request, request_key, top_logprobs
 from .store import RecordCache, atomic_write_json, content_hash
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -123,12 +123,15 @@ def _store(client, batch, by_key: dict[str, Request], cache: RecordCache, model_
         body = resp["body"]
         usage = body.get("usage") or {}
         req = by_key[key]
-        cache.put(key, {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample,
-                        "text": body["choices"][0]["message"].get("content") or "",
-                        "finish_reason": body["choices"][0].get("finish_reason"),
-                        "prompt_tokens": usage.get("prompt_tokens"),
-                        "completion_tokens": usage.get("completion_tokens"), "wall_s": None,
-                        "batch_id": batch.id}, kind=model_id)
+        choice = body["choices"][0]
+        rec = {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample,
+               "text": choice["message"].get("content") or "", "finish_reason": choice.get("finish_reason"),
+               "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens"),
+               "wall_s": None, "batch_id": batch.id}
+        logprobs = top_logprobs((choice.get("logprobs") or {}).get("content"))
+        if logprobs is not None:
+            rec["logprobs"] = logprobs
+        cache.put(key, rec, kind=model_id)
 
 
 def _wait(client, batch_ids: dict[str, str], total: int, poll_s: float, max_wait_s: float, desc: str):

@@ -132,6 +132,12 @@ class JudgeSpec(_Strict):
     backend: Literal["llamacpp", "vllm", "openai", "openai_batch"] = "llamacpp"
     model: str
     samples: PositiveInt = 1  # k judge samples per trace (the paper: 5)
+    # expected: each score is the expectation over the judge's probabilities of the tokens 1-5 at that
+    # score's position (G-Eval style: continuous, no ties), from the reply's top log-probabilities; a reply
+    # without them falls back to the sampled integer (marked per judgment). sampled: the integers as written.
+    scoring: Literal["expected", "sampled"] = "expected"
+    # 02_judge validates the judge on this many of the labelled real solutions in tests/data (0: skip)
+    validation_items: int = Field(120, ge=0)
     temperature: float = Field(0.6, ge=0)
     max_tokens: PositiveInt = 128
     concurrency: PositiveInt = 8
@@ -150,7 +156,13 @@ class JudgeSpec(_Strict):
 class PairingSpec(_Strict):
     top_fractions: list[float] = [0.5]
     dimension: str = "step_coherence"  # for the top-k selection trained in the grid
-    seed: int = 0
+    seed: int = 0  # random subsets and the tie-break among equal deltas at a top-k cutoff
+    # seeded random subsets per fraction: random<pct> (draw 0), random<pct>__draw<i> for i >= 1, so the
+    # top-k vs random comparison can be repeated over draws
+    random_draws: PositiveInt = 1
+    # the chosen traces of the correctness__* sets come from this one generator (default: the widest-gap
+    # one), so correctness is not confounded with which model wrote the chosen trace
+    correctness_generator: str | None = None
 
     @model_validator(mode="after")
     def _fractions(self):
@@ -158,6 +170,12 @@ class PairingSpec(_Strict):
             if not 0 < f <= 1:
                 raise ValueError(f"top_fractions must lie in (0, 1], got {f}")
         return self
+
+
+class AnalysisSpec(_Strict):
+    alpha: float = Field(0.05, gt=0, lt=1)  # family-wise, Holm-corrected across the findings table
+    # accuracy margin of the "nearly matches" (non-inferiority) and "matters less" (equivalence) claims
+    margin: float = Field(0.05, gt=0, lt=1)
 
 
 class LoraSpec(_Strict):
@@ -265,6 +283,7 @@ class Profile(_Strict):
     pairing: PairingSpec = PairingSpec()
     train: TrainSpec
     evaluate: EvaluateSpec
+    analysis: AnalysisSpec = AnalysisSpec()
 
     @model_validator(mode="after")
     def _known_models(self):
@@ -288,6 +307,10 @@ class Profile(_Strict):
 
         if self.pairing.dimension not in DIMENSION_NAMES + ["aggregate"]:
             raise ValueError(f"pairing.dimension: {self.pairing.dimension!r} is not one of {DIMENSION_NAMES + ['aggregate']}")
+        cg, chosen = self.pairing.correctness_generator, [m for m in self.generation.generators
+                                                          if m != self.generation.rejected]
+        if cg is not None and cg not in chosen:
+            raise ValueError(f"pairing.correctness_generator: {cg!r} is not a chosen generator ({', '.join(chosen)})")
         return self
 
     def section_hash(self, *sections: str) -> str:

@@ -44,6 +44,19 @@ def _as_requested(rec: dict | None, req: Request) -> dict | None:
     return None if rec is None else {**rec, "item_id": req.item_id}
 
 
+def top_logprobs(content) -> list | None:
+    """A chat reply's per-token log-probabilities (OpenAI `choices[0].logprobs.content`, as objects or dicts)
+    in compact form: [[token, [[alternative, logprob], ...]], ...]; None when the server sent none."""
+    if not content:
+        return None
+
+    def get(x, k):
+        return x.get(k) if isinstance(x, dict) else getattr(x, k, None)
+
+    return [[get(t, "token"), [[get(a, "token"), round(float(get(a, "logprob")), 4)]
+                               for a in (get(t, "top_logprobs") or [])]] for t in content]
+
+
 def request_key(model_id: str, req: Request, sampling: dict) -> str:
     return content_hash(model_id, req.payload(), {k: v for k, v in sampling.items() if k != "n"}, req.sample, n=24)
 
@@ -159,16 +172,20 @@ async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency
                 r = await client.chat.completions.create(messages=list(req.messages), stop=stop or None,
                                                          extra_body=endpoint.extra_body, **common)
                 text = r.choices[0].message.content or ""
+                lp = getattr(r.choices[0], "logprobs", None)
+                logprobs = top_logprobs(getattr(lp, "content", None)) if lp is not None else None
             else:
                 r = await client.completions.create(prompt=req.prompt, stop=stop or None,
                                                     extra_body=endpoint.extra_body, **common)
-                text = r.choices[0].text or ""
+                text, logprobs = r.choices[0].text or "", None
             usage = r.usage
             rec = {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample, "text": text,
                    "finish_reason": r.choices[0].finish_reason,
                    "prompt_tokens": getattr(usage, "prompt_tokens", None),
                    "completion_tokens": getattr(usage, "completion_tokens", None),
                    "wall_s": round(time.monotonic() - t0, 3)}
+            if logprobs is not None:
+                rec["logprobs"] = logprobs
             cache.put(key, rec, kind=model_id)
             progress.update(rec["completion_tokens"] or 0)
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .config import Profile
 from .engine import Request, complete, endpoint, model_identity
-from .rubric import DIMENSION_NAMES, JSON_SCHEMA, RUBRIC_HASH, judge_messages, parse_scores
+from .rubric import DIMENSION_NAMES, JSON_SCHEMA, RUBRIC_HASH, expected_scores, judge_messages, parse_scores
 from .stages import completions_cache, read_table, stage_dir, write_manifest, write_table
 
 STAGE = "02_judge"
@@ -22,10 +22,27 @@ MAX_ATTEMPTS = 3
 RESPONSE_FORMAT = {"type": "json_schema", "json_schema": {"name": "scores", "schema": JSON_SCHEMA}}
 
 
-def _request(trace_id: str, problem: str, text: str, sample: int, attempt: int) -> Request:
+TOP_LOGPROBS = 8  # alternatives per token: enough to hold all five score tokens
+
+
+def _request(trace_id: str, problem: str, text: str, sample: int, attempt: int, scoring: str = "sampled") -> Request:
+    extra = {"response_format": RESPONSE_FORMAT}
+    if scoring == "expected":
+        extra.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
     return Request(item_id=trace_id, sample=sample * 100 + attempt,
-                   messages=tuple(judge_messages(problem, text)),
-                   extra={"response_format": RESPONSE_FORMAT})
+                   messages=tuple(judge_messages(problem, text)), extra=extra)
+
+
+def _scores(reply: dict, scoring: str) -> tuple[dict, str]:
+    """The scores of one parsed reply (raises ValueError if unusable) and how they were read: the expected
+    score per dimension where the reply carries its log-probabilities, else the sampled integer."""
+    sampled = parse_scores(reply["text"])
+    if scoring != "expected":
+        return {**sampled}, "sampled"
+    expected = expected_scores(reply.get("logprobs"))
+    how = "expected" if len(expected) == len(sampled) else ("partly expected" if expected else
+                                                            "sampled (no log-probabilities)")
+    return {**{f"{d}_sampled": v for d, v in sampled.items()}, **sampled, **expected}, how
 
 
 def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame, log_dir) -> pd.DataFrame:
@@ -40,7 +57,7 @@ def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame,
         for attempt in range(MAX_ATTEMPTS):
             if not pending:
                 break
-            reqs = [_request(tid, q, text, s, attempt) for tid, q, text, s in pending]
+            reqs = [_request(tid, q, text, s, attempt, j.scoring) for tid, q, text, s in pending]
             if j.backend == "openai_batch":
                 from .batch import complete_batch
 
@@ -61,14 +78,14 @@ def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame,
                                  "raw": None, "prompt_tokens": 0, "completion_tokens": 0})
                     continue
                 try:
-                    scores, error = parse_scores(r["text"]), None
+                    (scores, how), error = _scores(r, j.scoring), None
                 except ValueError as e:
-                    scores, error = {}, str(e)
+                    scores, how, error = {}, None, str(e)
                 if error and attempt + 1 < MAX_ATTEMPTS:
                     retry.append((tid, q, text, s))
                 rows.append({"trace_id": tid, "judge": j.model, "sample": s, "attempt": attempt,
                              "status": "ok" if not error else ("retried" if attempt + 1 < MAX_ATTEMPTS else "failed"),
-                             "error": error, "raw": r["text"], "prompt_tokens": r["prompt_tokens"],
+                             "error": error, "raw": r["text"], "scoring": how, "prompt_tokens": r["prompt_tokens"],
                              "completion_tokens": r["completion_tokens"], **scores})
             pending = retry
     return pd.DataFrame(rows)
@@ -131,6 +148,44 @@ def agreement(scores: pd.DataFrame, verifier: pd.DataFrame, n_boot: int = 1000, 
                 boots.append(x.corr(y, method="spearman"))
         lo, hi = (np.quantile(boots, [0.025, 0.975]) if boots else (float("nan"), float("nan")))
         rows.append({"dimension": d, "spearman": rho, "ci_low": float(lo), "ci_high": float(hi), "n": len(j)})
+    return pd.DataFrame(rows)
+
+
+def validate(profile: Profile, path, log_dir=None, limit: int | None = None) -> pd.DataFrame:
+    """How well the profile's judge tells correct from incorrect solutions, on any labelled JSONL.
+
+    Each line holds a question (`question`), a solution (`solution` or `text`) and its label (`is_correct`
+    or `label`). Every solution is judged exactly as `02_judge` judges traces (same rubric, samples and
+    completions cache, so a rerun asks nothing new); per dimension and for the aggregate, the table gives
+    the AUC (the chance that a correct solution outscores an incorrect one, ties counting half) with
+    DeLong's 95 % CI. 0.5 is a judge that cannot tell them apart."""
+    from pathlib import Path
+
+    from .stats import auc_ci
+
+    data = pd.read_json(path, lines=True)
+    if limit is not None:
+        data = data.head(limit)
+    text_col = next((c for c in ("solution", "text") if c in data), None)
+    label_col = next((c for c in ("is_correct", "label") if c in data), None)
+    if text_col is None or label_col is None or "question" not in data:
+        raise ValueError(f"{path}: needs columns question, solution (or text) and is_correct (or label); "
+                         f"has {sorted(data.columns)}")
+    data = data.reset_index(drop=True).assign(trace_id=lambda d: [f"labelled-{i}" for i in range(len(d))],
+                                              item_id=lambda d: [f"labelled-q{i}" for i in range(len(d))])
+    problems = pd.DataFrame({"id": data["item_id"], "question": data["question"]})
+    traces = data.rename(columns={text_col: "text"})[["trace_id", "item_id", "text"]]
+    log_dir = Path(log_dir or stage_dir(profile, STAGE) / "validation")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    scores = aggregate(judge_traces(profile, traces, problems, log_dir))
+    j = data[["trace_id", label_col]].merge(scores, on="trace_id", how="left")
+    labels = j[label_col].astype(bool)
+    rows = []
+    for d in DIMENSION_NAMES + ["aggregate"]:
+        ok = j[f"{d}_mean"].notna()
+        r = auc_ci(j.loc[ok, f"{d}_mean"].to_numpy(dtype=float), labels[ok].to_numpy())
+        rows.append({"dimension": d, **r, "distinct_scores": int(j.loc[ok, f"{d}_mean"].nunique()),
+                     "judged": int(ok.sum())})
     return pd.DataFrame(rows)
 
 

@@ -28,15 +28,16 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from . import stats
 from .config import Profile, _resolve, load_profile
 from .engine import complete, hf_complete
 from .evaluate import STAGE, checkpoint_endpoint, checkpoints, set_sampling
-from . import stats
 from .generate import requests_for
 from .models import folder_fingerprint, model_path
-from .stages import completions_cache, read_table, stage_dir, write_table
+from .stages import completions_cache, read_table, stage_dir, update_readme_block, write_table
 from .store import atomic_write_json, atomic_write_text
 
 # the paper's benchmarks that lm-eval ships (MATH-500 as Minerva's prompt and checker, MMLU-Pro's 14 subjects)
@@ -545,6 +546,26 @@ def _collect(profile: Profile, fresh: set[str], table: pd.DataFrame, comp: pd.Da
     items = [read_table(p) for p in sorted(out.glob("*/comparison_items.jsonl"))]
     if items:
         write_table(pd.concat(items, ignore_index=True), out / "comparison_items.jsonl")
+    comp_all = read_table(out / "comparison.jsonl")
+    if len(comp_all):
+        update_readme_block(f"lm-eval:{profile.name}", comparison_markdown(comp_all))
+
+
+def comparison_markdown(comp: pd.DataFrame) -> str:
+    """The side-by-side as a table: per model and task, delta-lab's accuracy and lm-eval's on the same items."""
+    def pct(x):
+        return "" if pd.isna(x) else f"{x:.1%}"
+
+    lines = ["| model | task | N | delta-lab | lm-eval strict | lm-eval flexible | same verdict (flexible) | "
+             "delta-lab − flexible [95 % CI] |", "|---|---|---|---|---|---|---|---|"]
+    for r in comp.to_dict("records"):
+        ci = r.get("diff_vs_flexible_ci")
+        diff = ("" if pd.isna(r.get("diff_vs_flexible", np.nan)) else
+                f"{r['diff_vs_flexible']:+.1%} [{ci[0]:+.1%}, {ci[1]:+.1%}]")
+        lines.append(f"| {r['model']} | {r['task']} | {r['n']} | {pct(r.get('delta_lab_accuracy'))} | "
+                     f"{pct(r.get('lm_eval_strict_accuracy'))} | {pct(r.get('lm_eval_flexible_accuracy'))} | "
+                     f"{pct(r.get('agreement_flexible'))} | {diff} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

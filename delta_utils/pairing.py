@@ -63,42 +63,50 @@ def build_pairs(traces: pd.DataFrame, scores: pd.DataFrame, problems: pd.DataFra
 CORRECTNESS = {"c2w": (True, False), "c2c": (True, True), "w2w": (False, False), "w2c": (False, True)}
 
 
-def correctness_sets(traces: pd.DataFrame, scores: pd.DataFrame, problems: pd.DataFrame, chosen_models: list[str],
+def correctness_sets(traces: pd.DataFrame, scores: pd.DataFrame, problems: pd.DataFrame, chosen: str,
                      rejected: str) -> dict[str, pd.DataFrame]:
-    """correct->wrong, correct->correct, wrong->wrong, wrong->correct sets of equal size on one shared prompt set.
+    """correct->wrong, correct->correct, wrong->wrong, wrong->correct preference sets, in matched couples.
 
-    Chosen traces come from the chosen generators (any sample), rejected ones from the rejected generator
-    (any sample). A prompt is shared when it offers every combination; each set takes, per shared prompt,
-    the first candidate of each kind (ladder order, then sample index). Empty when no prompt qualifies:
-    more samples per prompt (`generation.sampling.n`) make more prompts qualify.
+    Chosen traces all come from one generator (`chosen`), rejected ones from the rejected generator, so
+    correctness is not confounded with which model wrote the trace. The sets the correctness claim compares
+    are built on the same prompts with the same rejected trace, differing only in whether the chosen trace
+    is correct: c2w and w2w on every prompt where `chosen` has a correct and a wrong sample and `rejected` a
+    wrong one; c2c and w2c likewise where `rejected` has a correct one. Per prompt the first sample of each
+    kind is taken (by sample index). Empty when no prompt qualifies: more samples per prompt
+    (`generation.sampling.n`) make more prompts qualify.
     """
     t = traces.merge(scores, on="trace_id", how="left")
-    order = {m: i for i, m in enumerate(chosen_models)}
-    ch = t[t["model"].isin(chosen_models)].assign(_o=lambda d: d["model"].map(order)).sort_values(["_o", "sample"])
+    ch = t[t["model"] == chosen].sort_values("sample")
     rj = t[t["model"] == rejected].sort_values("sample")
     prompts = _prompts(problems)
-    shared = []
-    for pid in sorted(set(ch["item_id"]) & set(rj["item_id"])):
-        c, r = ch[ch["item_id"] == pid], rj[rj["item_id"] == pid]
-        if c["correct"].any() and (~c["correct"]).any() and r["correct"].any() and (~r["correct"]).any():
-            shared.append(pid)
     out = {}
-    for name, (c_ok, r_ok) in CORRECTNESS.items():
-        rows = []
-        for pid in shared:
-            a = ch[(ch["item_id"] == pid) & (ch["correct"] == c_ok)].iloc[0]
-            b = rj[(rj["item_id"] == pid) & (rj["correct"] == r_ok)].iloc[0]
-            rows.append(_pair(prompts[pid], a, b))
-        out[f"correctness__{name}"] = pd.DataFrame(rows)
-    return out
+    for rejected_ok, names in ((False, ("c2w", "w2w")), (True, ("c2c", "w2c"))):
+        rows = {n: [] for n in names}
+        for pid in sorted(set(ch["item_id"]) & set(rj["item_id"])):
+            c, r = ch[ch["item_id"] == pid], rj[(rj["item_id"] == pid) & (rj["correct"] == rejected_ok)]
+            if r.empty or not c["correct"].any() or c["correct"].all():
+                continue
+            b = r.iloc[0]
+            for n in names:
+                a = c[c["correct"] == CORRECTNESS[n][0]].iloc[0]
+                rows[n].append(_pair(prompts[pid], a, b))
+        out.update({f"correctness__{n}": pd.DataFrame(v) for n, v in rows.items()})
+    return {f"correctness__{n}": out[f"correctness__{n}"] for n in CORRECTNESS}
 
 
-def top_k(pairs: pd.DataFrame, dimension: str, fraction: float) -> pd.DataFrame:
-    """The `fraction` of pairs with the largest judged delta on `dimension` (ties broken by prompt id)."""
+def top_k(pairs: pd.DataFrame, dimension: str, fraction: float, seed: int = 0) -> pd.DataFrame:
+    """The `fraction` of pairs with the largest judged delta on `dimension`. Pairs tied at the cutoff are
+    ordered by a seeded permutation (never by id, which would make the tie-break a hidden selection rule);
+    `.attrs["tie_share"]` is the share of the selection that the tie-break, not the score, chose."""
+    from .stats import tie_share
+
     k = max(1, int(round(fraction * len(pairs))))
-    col = f"delta_{dimension}"
-    ranked = pairs.assign(_d=pairs[col].fillna(-np.inf)).sort_values(["_d", "prompt_id"], ascending=[False, True])
-    return ranked.head(k).drop(columns="_d")
+    delta = pairs[f"delta_{dimension}"].astype(float).fillna(-np.inf).to_numpy()
+    tiebreak = np.random.default_rng(seed).permutation(len(pairs))
+    order = np.lexsort((tiebreak, -delta))  # by delta descending, then the seeded permutation
+    out = pairs.iloc[order[:k]]
+    out.attrs["tie_share"] = tie_share(np.nan_to_num(delta, neginf=-1e9), k) if len(pairs) else 0.0
+    return out
 
 
 def random_subset(pairs: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
@@ -123,13 +131,16 @@ def selections(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame,
             sets[f"gen__{m}"] = build_pairs(traces, scores, problems, m, g.rejected)
     pool = sets[f"gen__{widest_generator(profile, traces)}"]
     sets["full"] = pool
-    for f in profile.pairing.top_fractions:
+    p = profile.pairing
+    for f in p.top_fractions:
         pct = int(round(100 * f))
         for d in DIMENSION_NAMES + ["aggregate"]:
-            sets[f"top{pct}__{d}"] = top_k(pool, d, f)
-        sets[f"random{pct}"] = random_subset(pool, max(1, int(round(f * len(pool)))), profile.pairing.seed)
-    chosen_models = [m for m in g.generators if m != g.rejected]
-    sets.update(correctness_sets(traces, scores, problems, chosen_models, g.rejected))
+            sets[f"top{pct}__{d}"] = top_k(pool, d, f, seed=p.seed)
+        for i in range(p.random_draws):
+            name = f"random{pct}" + (f"__draw{i}" if i else "")
+            sets[name] = random_subset(pool, max(1, int(round(f * len(pool)))), p.seed + i)
+    chosen = p.correctness_generator or widest_generator(profile, traces)
+    sets.update(correctness_sets(traces, scores, problems, chosen, g.rejected))
     return sets
 
 
@@ -191,12 +202,16 @@ def run(profile: Profile) -> dict[str, pd.DataFrame]:
             with atomic_dir(out / "hf" / ds_name) as tmp:
                 to_dataset(table).save_to_disk(str(tmp))
         dw, uw = kto_weights(kto["label"])
-        card.append({"set": name, "pairs": len(df), "chosen_correct": round(float(df["chosen_correct"].mean()), 3),
+        card.append({"set": name, "pairs": len(df), "tie_share": round(df.attrs["tie_share"], 3)
+                     if "tie_share" in df.attrs else None,
+                     "chosen_correct": round(float(df["chosen_correct"].mean()), 3),
                      "rejected_correct": round(float(df["rejected_correct"].mean()), 3),
                      "mean_delta_aggregate": round(float(df["delta_aggregate"].mean()), 3),
                      "kto_desirable_weight": dw, "kto_undesirable_weight": uw})
     atomic_write_text(out / "README.md", dataset_card(profile, pd.DataFrame(card)))
-    write_manifest(profile, STAGE, paths + [out / "README.md"], sizes={k: len(v) for k, v in sets.items()})
+    write_table(pd.DataFrame(card), out / "card.jsonl")
+    write_manifest(profile, STAGE, paths + [out / "README.md", out / "card.jsonl"],
+                   sizes={k: len(v) for k, v in sets.items()})
     return sets
 
 
@@ -213,8 +228,11 @@ Built by `03_pair` from the generations of `01_generate` and the judgments of `0
   each pair giving one desirable and one undesirable example; weights keep desirable:undesirable within 1:1-4:3.
 - Generator-level sets `gen__<model>`: each chosen generator vs the fixed rejected generator `{g.rejected}` on the
   same prompts. `full`: the set with the widest capability gap. `top<pct>__<dimension>`: its pairs with the largest
-  judged delta on that dimension; `random<pct>`: a seeded random subset of the same size (seed {profile.pairing.seed}).
-  `correctness__c2w|c2c|w2w|w2c`: chosen correct/wrong -> rejected correct/wrong, equal sizes on one shared prompt set.
+  judged delta on that dimension, pairs tied at the cutoff ordered by a seeded permutation (`tie_share`: the share
+  of the set the tie-break chose); `random<pct>` (and `random<pct>__draw<i>`): seeded random subsets of the same
+  size (seeds {profile.pairing.seed} + i). `correctness__c2w|c2c|w2w|w2c`: chosen correct/wrong -> rejected
+  correct/wrong, chosen traces from one generator; c2w and w2w share their prompts and rejected traces (as do
+  c2c and w2c), so they differ only in the chosen trace's correctness.
 - Pairs whose chosen and rejected texts are identical are dropped.
 
 {markdown_table(table)}

@@ -32,7 +32,7 @@ SECTIONS = {
     "03_pair": ["pairing", "generation"],
     "04_train": ["train", "models"],
     "05_evaluate": ["evaluate", "train", "generation", "models", "train_prompts"],
-    "06_analyze": ["generation", "train"],
+    "06_analyze": ["generation", "train", "pairing", "analysis"],
 }
 
 
@@ -159,6 +159,29 @@ def report(profile_name: str) -> str:
     return "\n".join(lines)
 
 
+def timings_markdown(profile_name: str) -> str:
+    """The last real (not skipped) run of every stage and training run: wall time and peak memory, as
+    measured by the runner. The README's timing block is this table, never typed by hand."""
+    profile = load_profile(profile_name)
+    p = profile.run_dir() / "timings.jsonl"
+    rows = [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
+    ran = {}
+    for r in rows:
+        if r["status"] == "ran":
+            ran[r["stage"]] = r  # the last one wins
+    lines = ["| stage | wall (s) | peak RSS (MB) | finished |", "|---|---|---|---|"]
+    total = 0.0
+    for stage in STAGES:
+        for name in [stage] + sorted(k for k in ran if k.startswith(stage + "/")):
+            if name in ran:
+                r = ran[name]
+                total += r["wall_s"]
+                when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(r["at"])) if "at" in r else ""
+                lines.append(f"| {name} | {r['wall_s']:.0f} | {r.get('peak_rss_mb') or 0:.0f} | {when} |")
+    lines.append(f"| total | {total:.0f} | | |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m delta_utils.pipeline")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -184,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(r.name for r in load_profile(a.profile).train.runs))
         elif a.cmd == "report":
             print(report(a.profile))
+            from .stages import update_readme_block
+
+            update_readme_block(f"timings:{load_profile(a.profile).name}", timings_markdown(a.profile))
         else:
             from .decontam import ContaminationError
             from .plan import check_runs, plan

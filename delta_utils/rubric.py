@@ -99,3 +99,31 @@ def parse_scores(text: str) -> dict[str, int]:
             raise ValueError(f"{d} out of range 1-5: {v}")
         out[d] = int(v)
     return out
+
+
+_SCORE_TOKENS = {str(i): i for i in range(1, 6)}
+
+
+def expected_scores(logprobs: list | None) -> dict[str, float]:
+    """Per dimension, the expected score under the judge's probabilities of the tokens "1".."5" at the
+    position where the reply writes that dimension's score (renormalised over those five tokens), from a
+    reply's compact top log-probabilities (`engine.top_logprobs`). Dimensions whose score token is not found,
+    or whose alternatives hold no score token, are left out."""
+    import math
+    import re
+
+    out: dict[str, float] = {}
+    text = ""
+    for token, alternatives in logprobs or []:
+        key = re.search(r'"(\w+)"\s*:\s*$', text)
+        if key and key[1] in DIMENSIONS and key[1] not in out and token.strip() in _SCORE_TOKENS:
+            probs: dict[int, float] = {}
+            for alt, lp in alternatives:
+                score = _SCORE_TOKENS.get(alt.strip())
+                if score is not None:
+                    probs[score] = probs.get(score, 0.0) + math.exp(lp)
+            if probs:
+                z = sum(probs.values())
+                out[key[1]] = sum(s * p for s, p in probs.items()) / z
+        text += token
+    return out

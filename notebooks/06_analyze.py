@@ -7,16 +7,20 @@
 # quality gap distributes per dimension, how it grows with the generator gap, and whether training
 # on the pairs with the largest delta beats a random subset of the same size and nearly matches the
 # full set. Then the correctness ablation, how far the judge can be trusted, and how training went.
-# It ends with a findings table: each claim of the paper next to the effect measured here.
+# It ends with a findings table, each claim of the paper tested on this profile's runs, and the
+# diagnostics that say whether the run could measure the effects at all.
 #
 # **Reads:** the outputs of stages 01–05 (`runs/<profile>/…`). **Writes:**
 # `figures/<profile>/<figure>.{png,pdf,csv}` (the CSV holds the numbers behind each figure),
 # `figures/<profile>/findings.{csv,md}`, `gains.csv` (every run minus the base policy, per domain),
-# and, for the repository's own figures folder, the findings block of the README.
+# `diagnostics.csv`, `results.md`, and, for the repository's own figures folder, the findings and
+# results blocks of the README.
 #
 # **Statistics.** Accuracy changes are paired over evaluation items (the same items for the run
-# and the base policy); 95 % CIs and two-sided p-values come from 2,000 bootstrap resamples of
-# items. At small scale the intervals are wide: read every effect with its interval.
+# and the base policy). 95 % CIs come from 2,000 bootstrap resamples of items; p-values from exact
+# paired tests under the null (McNemar on 0/1 answers, a sign-flip permutation otherwise), with
+# Holm's correction across the findings table. At small scale the intervals are wide: read every
+# effect with its interval and its minimum detectable effect.
 #
 # **Parameters:** `profile`.
 
@@ -114,12 +118,27 @@ show("training_curves")
 
 # %% [markdown]
 # **9 · Findings.** Each claim of the paper, the comparison that tests it on this profile, the
-# measured effect with its 95 % CI and p-value, and whether the direction agrees. Rows say `n/a`
-# where the profile's grid has no run that can test the claim.
+# measured effect with its 95 % CI, the test its kind calls for (exact McNemar or a sign-flip
+# permutation for "beats"; a non-inferiority test with a stated margin for "nearly matches"; an
+# equivalence test for "matters less"), the p-value with Holm's correction across the table in
+# brackets, and the minimum detectable effect (MDE, 80 % power). The verdict is *supported*,
+# *contradicted* or *inconclusive*; an inconclusive row rules out no effect smaller than its MDE,
+# and `n/a` says why the profile's grid cannot test the claim. Look at the MDE column first: it says
+# what this profile's evaluation sets can see at all.
 
 # %%
 findings = pd.read_csv(figs / "findings.csv")
 display(Markdown((figs / "findings.md").read_text()))
+
+# %% [markdown]
+# **10 · Can this run measure anything?** The diagnostics behind every verdict, each beside its
+# target: the generators' accuracies and cut-off shares, the gap between the chosen generators (the
+# generator-level claims need one), the judge's agreement with the verifier on the selection
+# dimension, the share of each top-k selection that the tie-break rather than the score chose, and the
+# judge's preference for its own model's traces beyond what the verifier explains.
+
+# %%
+display(Markdown(analyze.diagnostics_markdown(pd.read_csv(figs / "diagnostics.csv"))))
 
 # %%
 # Takeaway, written from the findings and the gains over the base policy

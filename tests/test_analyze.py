@@ -37,7 +37,8 @@ def test_classify():
     assert analyze.classify("gen__qwen2.5-coder-1.5b") == {"kind": "generator", "chosen_model": "qwen2.5-coder-1.5b"}
     assert analyze.classify("top25__step_coherence") == {"kind": "topk", "fraction": 0.25,
                                                          "dimension": "step_coherence"}
-    assert analyze.classify("random50") == {"kind": "random", "fraction": 0.5}
+    assert analyze.classify("random50") == {"kind": "random", "fraction": 0.5, "draw": 0}
+    assert analyze.classify("random50__draw2") == {"kind": "random", "fraction": 0.5, "draw": 2}
     assert analyze.classify("full")["kind"] == "full"
     assert analyze.classify("correctness__w2c") == {"kind": "correctness", "combination": "w2c"}
 
@@ -62,20 +63,42 @@ def test_findings_from_numbers(smoke):
     pairs = pd.DataFrame({"chosen_model": ["qwen2.5-coder-0.5b"] * 2, "prompt_id": ["p0", "p1"],
                           "delta_aggregate": [1.0, 0.5]})
     f = analyze.findings(smoke, _records(RECORDS), _traces(), pairs)
-    top_vs_random = f[f["claim"].str.contains("beats a random")].iloc[0]
-    assert top_vs_random["comparison"] == "dpo_top50_step - dpo_random50"
-    assert top_vs_random["effect"] == pytest.approx(0.2) and top_vs_random["agrees"] == "yes"
-    vs_full = f[f["claim"].str.contains("nearly matches")].iloc[0]
-    assert vs_full["effect"] == pytest.approx(0.2) and vs_full["agrees"] == "yes"
-    # claims the smoke grid cannot test say why instead of inventing a number
-    gen = f[f["claim"].str.startswith("Generator-level")]
-    assert len(gen) == 2 and gen["agrees"].str.startswith("n/a").all()
-    assert f[f["claim"].str.startswith("Correctness")]["agrees"].iloc[0].startswith("n/a")
+    top_vs_random = f[f["claim_id"] == "topk_vs_random"].iloc[0]
+    assert top_vs_random["comparison"] == "dpo_top50_step - mean(dpo_random50)"
+    # 4 items better, none worse, of 20: the exact McNemar p is 2 * 0.5**4 = 0.125, not evidence
+    assert top_vs_random["effect"] == pytest.approx(0.2) and top_vs_random["test"] == "exact McNemar"
+    assert top_vs_random["p_value"] == pytest.approx(0.125) and top_vs_random["verdict"] == "inconclusive"
+    assert top_vs_random["mde"] > 0.2 and "1 draws" in top_vs_random["note"]
+    vs_full = f[f["claim_id"] == "topk_vs_full"].iloc[0]
+    assert vs_full["kind"] == "noninferiority" and vs_full["effect"] == pytest.approx(0.2)
+    assert vs_full["verdict"] == "supported"  # better by 0.2: not worse by more than the 5-point margin
+    # Holm across every tested row of the table
+    tested = f.dropna(subset=["p_value"])
+    assert (tested["p_holm"] >= tested["p_value"]).all() and len(tested) == 2
+    # claims the smoke grid cannot test are n/a, with the reason, never "no"
+    gen = f[f["claim_id"] == "generator_gap"]
+    assert len(gen) == 2 and (gen["verdict"] == "n/a").all() and gen["note"].str.len().gt(0).all()
+    assert f[f["claim_id"] == "correctness"]["verdict"].iloc[0] == "n/a"
     g = analyze.gains(smoke, _records(RECORDS), _traces())
     text = analyze.takeaway(smoke, f, g)
-    assert "of 2 claims testable" in text and "2 agree" in text and "dpo_top50_step (+30.0% on all items" in text
+    assert "1 support" in text and "1 are inconclusive" in text and "dpo_top50_step (+30.0% on all items" in text
     md = analyze.findings_markdown(f)
-    assert "+20.0%" in md and md.count("\n") == len(f) + 2
+    assert "+20.0%" in md and md.count("\n") == len(f) + 2 and "0.125" in md
+
+
+@pytest.mark.parametrize("top, verdict", [(40, "supported"), (10, "contradicted"), (26, "inconclusive")])
+def test_superiority_verdicts_follow_the_exact_test(smoke, top, verdict):
+    """60 items per set; the random run answers the first 25 right, the top-k run the first `top`."""
+    rows = []
+    for model, k in {"base": 25, "dpo_gen_qwen0.5b": 25, "kto_gen_qwen0.5b": 25, "dpo_top50_step": top,
+                     "dpo_random50": 25}.items():
+        for i in range(60):
+            rows.append({"model": model, "kind": "policy", "eval_set": "a", "domain": "in", "item_id": f"a{i}",
+                         "sample": 0, "correct": i < k})
+    pairs = pd.DataFrame({"chosen_model": ["qwen2.5-coder-0.5b"], "prompt_id": ["p0"], "delta_aggregate": [1.0]})
+    f = analyze.findings(smoke, pd.DataFrame(rows), _traces(), pairs).set_index(["claim_id", "method"])
+    assert f.loc[("topk_vs_random", "dpo"), "verdict"] == verdict
+    assert f.loc[("topk_vs_random", "kto"), "verdict"] == "n/a"  # smoke trains no KTO top-k run
 
 
 def test_update_readme_replaces_only_the_marked_block(smoke, tmp_path, monkeypatch):
@@ -103,9 +126,43 @@ def test_generator_claims_follow_the_measured_gaps(acc_15b, expect):
     delta = f[f["claim"].str.startswith("Sample-level")].iloc[0]
     if expect == "compared":
         assert gen.loc["dpo", "comparison"] == "dpo_gen_qwen1.5b - dpo_gen_qwen0.5b"
-        assert gen.loc["dpo", "effect"] == pytest.approx(0.2) and gen.loc["dpo", "agrees"] == "yes"
-        assert gen.loc["kto", "effect"] == pytest.approx(0.0) and gen.loc["kto", "agrees"] == "no"
-        assert delta["effect"] == pytest.approx(0.5) and delta["agrees"] == "yes"
+        assert gen.loc["dpo", "effect"] == pytest.approx(0.2) and gen.loc["dpo", "verdict"] == "inconclusive"
+        assert gen.loc["kto", "effect"] == pytest.approx(0.0) and gen.loc["kto", "p_value"] == 1.0
+        assert delta["effect"] == pytest.approx(0.5) and delta["test"].startswith("sign-flip")
     else:
-        assert gen["agrees"].str.contains("gaps are equal").all() and gen["n"].eq(0).all()
-        assert delta["agrees"].startswith("n/a") and "equal" in delta["agrees"]
+        assert gen["note"].str.contains("gaps are equal").all() and gen["n"].eq(0).all()
+        assert (gen["verdict"] == "n/a").all() and delta["verdict"] == "n/a"
+
+
+def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
+    """Gap, cut-off share, judge-verifier agreement and self-preference on hand-made traces with known answers."""
+    import numpy as np
+
+    from delta_utils.rubric import DIMENSION_NAMES
+
+    monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
+    rng = np.random.default_rng(0)
+    rows, scores, ver = [], [], []
+    acc = {"smollm2-135m": 0.1, "qwen2.5-coder-0.5b": 0.8}
+    for m, p in acc.items():
+        for i in range(40):
+            tid = f"{m}-{i}"
+            q = float(rng.uniform(1, 5))
+            rows.append({"trace_id": tid, "model": m, "item_id": f"p{i}", "sample": 0, "correct": i < p * 40,
+                         "finish_reason": "length" if i % 10 == 0 else "stop"})
+            ver.append({"trace_id": tid, **{dim: q for dim in DIMENSION_NAMES}})
+            # the judge tracks the verifier, plus half a point on its own model's traces
+            j = q + (0.5 if m == "qwen2.5-coder-0.5b" else 0.0)
+            scores.append({"trace_id": tid, **{f"{dim}_mean": j for dim in DIMENSION_NAMES}, "aggregate_mean": j})
+    d = {"traces": pd.DataFrame(rows), "scores": pd.DataFrame(scores), "verifier": pd.DataFrame(ver),
+         "records": _records({"base": 5})}
+    t = analyze.diagnostics(smoke, d).set_index("quantity")
+    assert t.loc["accuracy on the training prompts: qwen2.5-coder-0.5b", "value"] == pytest.approx(0.8)
+    assert t.loc["traces cut off at max_tokens: smollm2-135m", "value"] == pytest.approx(0.1)
+    assert t.loc["traces cut off at max_tokens: smollm2-135m", "met"] == "yes"
+    rho = t.loc["judge vs verifier Spearman: step_coherence"]
+    assert rho["value"] > 0.8 and rho["met"] == "yes"
+    self_pref = t[t.index.str.startswith("judge self-preference")].iloc[0]
+    assert self_pref["value"] > 0.3 and self_pref["met"] == "no"  # the judge favours its own traces
+    assert t.loc["evaluation items (the policy's)", "value"] == 20
+    assert "| judge vs verifier Spearman: step_coherence |" in analyze.diagnostics_markdown(t.reset_index())

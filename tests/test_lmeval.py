@@ -141,6 +141,10 @@ def test_lm_eval_on_the_base_policy_side_by_side(runs_dir, one_thread):
     for k in ("delta_lab_accuracy", "lm_eval_strict_accuracy", "lm_eval_flexible_accuracy", "agreement_flexible"):
         assert 0.0 <= c[k] <= 1.0
     assert c["lm_eval_flexible_accuracy"] == r["exact_match,flexible-extract"]
+    from delta_utils.lmeval import comparison_markdown
+
+    md = comparison_markdown(comp)  # the README's lm-eval block, written from this table
+    assert md.count("\n") == 3 and f"| base | {c['task']} | 5 | {c['delta_lab_accuracy']:.1%} |" in md
     items = read_table(out / "comparison_items.jsonl")
     assert items["doc_id"].tolist() == [0, 1, 2, 3, 4]
     assert items["item_id"].tolist() == [f"gsm8k-{i}" for i in range(5)]

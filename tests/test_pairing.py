@@ -42,6 +42,18 @@ def test_top_k_and_random():
     assert list(r1["prompt_id"]) == list(r2["prompt_id"]) and len(r1) == 2
 
 
+def test_top_k_breaks_ties_by_a_seeded_permutation_and_reports_the_tie_share():
+    pairs = pd.DataFrame({"prompt_id": [f"p{i}" for i in range(10)],
+                          "delta_step_coherence": [4.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0, 0.0]})
+    picks = {tuple(sorted(top_k(pairs, "step_coherence", 0.3, seed=s)["prompt_id"])) for s in range(20)}
+    assert all(p[0] == "p0" for p in picks)  # the best pair is always in
+    assert len(picks) > 1  # which of the tied pairs join depends on the seed, not on the ids
+    assert top_k(pairs, "step_coherence", 0.3, seed=3)["prompt_id"].tolist() == \
+        top_k(pairs, "step_coherence", 0.3, seed=3)["prompt_id"].tolist()
+    assert top_k(pairs, "step_coherence", 0.3).attrs["tie_share"] == pytest.approx(2 / 3)
+    assert top_k(pairs, "step_coherence", 0.7).attrs["tie_share"] == 0.0  # all six 2.0s selected: no tie cut
+
+
 def test_no_common_prompts():
     traces, scores, problems = _data()
     with pytest.raises(PairingError, match="no prompt"):
@@ -73,16 +85,18 @@ def test_kto_conversion_and_weights():
         kto_weights(pd.Series([True, True]))
 
 
-def test_correctness_sets_equal_size_on_shared_prompts():
+def test_correctness_sets_are_matched_couples_from_one_generator():
     from delta_utils.pairing import correctness_sets
 
-    problems = pd.DataFrame({"id": ["p1", "p2", "p3"], "family": "arithmetic", "question": ["Q1?", "Q2?", "Q3?"],
-                             "answer": [1, 2, 3]})
+    problems = pd.DataFrame({"id": ["p1", "p2", "p3", "p4"], "family": "arithmetic",
+                             "question": ["Q1?", "Q2?", "Q3?", "Q4?"], "answer": [1, 2, 3, 4]})
     rows = []
-    # p1 and p2 offer every combination; p3 has no correct rejected trace
-    spec = {"p1": {"big": [True, False], "small": [False, True]},
+    # p1, p2: big has a right and a wrong sample; small has a wrong one on p1 and p2, a right one on p2 only.
+    # p3: big is always right (no wrong chosen). p4: only another generator has a wrong sample.
+    spec = {"p1": {"big": [True, False], "small": [False, False]},
             "p2": {"big": [False, True], "small": [True, False]},
-            "p3": {"big": [True, False], "small": [False, False]}}
+            "p3": {"big": [True, True], "small": [False, True]},
+            "p4": {"big": [True], "other": [False], "small": [False]}}
     for pid, by_model in spec.items():
         for model, flags in by_model.items():
             for s, ok in enumerate(flags):
@@ -90,12 +104,16 @@ def test_correctness_sets_equal_size_on_shared_prompts():
                              "text": f"{model} {pid} {s}", "correct": ok})
     traces = pd.DataFrame(rows)
     scores = pd.DataFrame({"trace_id": traces["trace_id"], "aggregate_mean": 3.0})
-    sets = correctness_sets(traces, scores, problems, ["big"], "small")
-    assert set(sets) == {"correctness__c2w", "correctness__c2c", "correctness__w2w", "correctness__w2c"}
+    sets = correctness_sets(traces, scores, problems, "big", "small")
+    assert list(sets) == ["correctness__c2w", "correctness__c2c", "correctness__w2w", "correctness__w2c"]
+    assert list(sets["correctness__c2w"]["prompt_id"]) == list(sets["correctness__w2w"]["prompt_id"]) == ["p1", "p2"]
+    assert list(sets["correctness__c2c"]["prompt_id"]) == list(sets["correctness__w2c"]["prompt_id"]) == ["p2"]
+    # a couple shares its rejected traces and differs only in the chosen trace's correctness
+    assert list(sets["correctness__c2w"]["rejected_trace"]) == list(sets["correctness__w2w"]["rejected_trace"])
     for name, df in sets.items():
-        assert list(df["prompt_id"]) == ["p1", "p2"]
         want_c, want_r = {"c2w": (True, False), "c2c": (True, True), "w2w": (False, False),
                           "w2c": (False, True)}[name.split("__")[1]]
         assert (df["chosen_correct"] == want_c).all() and (df["rejected_correct"] == want_r).all()
-    none = correctness_sets(traces[traces["item_id"] == "p3"], scores, problems, ["big"], "small")
+        assert (df["chosen_model"] == "big").all()
+    none = correctness_sets(traces[traces["item_id"] == "p3"], scores, problems, "big", "small")
     assert all(len(df) == 0 for df in none.values())

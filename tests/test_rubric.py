@@ -29,3 +29,22 @@ def test_parse_bad(reply, reason):
 
 def test_rubric_hash_is_stable():
     assert len(RUBRIC_HASH) == 16
+
+
+def test_expected_scores_read_the_score_token_probabilities():
+    import math
+
+    from delta_utils.rubric import expected_scores
+
+    def tok(t, alts=()):
+        return [t, [[a, math.log(p)] for a, p in alts]]
+
+    reply = [tok("{\n"), tok(' "'), tok("factuality"), tok('":'), tok(" "),
+             tok("5", [("5", 0.5), ("3", 0.25), ("1", 0.15), (" ", 0.1)]),  # non-score tokens renormalised away
+             tok(",\n"), tok(' "'), tok("step_coherence"), tok('":'), tok(" "),
+             tok("2", [("2", 1.0)]), tok(",\n"), tok(' "note": 4')]
+    got = expected_scores(reply)
+    assert got["factuality"] == pytest.approx((5 * 0.5 + 3 * 0.25 + 1 * 0.15) / 0.9)
+    assert got["step_coherence"] == pytest.approx(2.0)
+    assert set(got) == {"factuality", "step_coherence"}  # unknown keys and missing dimensions are left out
+    assert expected_scores(None) == {}

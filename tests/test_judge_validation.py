@@ -1,0 +1,37 @@
+"""Judge validation on real labelled solutions: the smoke judge (a real 0.5B model behind llama.cpp) scores
+solutions written by SmolLM2, and the AUC per dimension comes back with its CI."""
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from delta_utils.config import load_profile
+from delta_utils.judge import validate
+from delta_utils.rubric import DIMENSION_NAMES
+
+
+@pytest.mark.slow
+def test_validate_reports_an_auc_per_dimension_on_labelled_solutions(runs_dir, tmp_path, monkeypatch):
+    data = pd.read_json(REPO / "tests/data/labelled_solutions.jsonl", lines=True)
+    pick = pd.concat([data[data["label"]].head(3), data[~data["label"]].head(3)])
+    path = tmp_path / "labelled.jsonl"
+    pick.rename(columns={"text": "solution", "label": "is_correct"})[["question", "solution", "is_correct"]] \
+        .to_json(path, orient="records", lines=True)
+    prof = load_profile("smoke")
+    t = validate(prof, path)
+    assert list(t["dimension"]) == DIMENSION_NAMES + ["aggregate"]
+    assert (t["n_pos"] == 3).all() and (t["n_neg"] == 3).all() and (t["judged"] == 6).all()
+    # probability-weighted scores: continuous, so six solutions get (almost surely) six distinct scores
+    assert t.set_index("dimension").loc["aggregate", "distinct_scores"] >= 5
+    assert t["auc"].between(0, 1).all() and (t["ci_low"] <= t["auc"]).all() and (t["auc"] <= t["ci_high"]).all()
+    # judged through the completions cache: asking again starts no server
+    import delta_utils.judge as judge
+
+    def no_server(*a, **k):
+        raise AssertionError("a cached validation started a judge server")
+
+    monkeypatch.setattr(judge, "endpoint", no_server)
+    assert validate(prof, path).equals(t)
+    with pytest.raises(ValueError, match="needs columns"):
+        bad = tmp_path / "bad.jsonl"
+        pick[["question", "text"]].to_json(bad, orient="records", lines=True)
+        validate(prof, bad)
