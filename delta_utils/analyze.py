@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .config import REPO_ROOT, Profile  # noqa: E402
+from . import stats  # noqa: E402
 from .stats import bootstrap_ci, compare  # noqa: E402
 from .rubric import DIMENSION_NAMES  # noqa: E402
 from .stages import atomic_write_text, read_table, update_readme_block  # noqa: E402
@@ -347,9 +348,7 @@ def diagnostics(profile: Profile, d: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """What decides whether the study's comparisons can see an effect at all, measured on this run, each with
     the target it should meet: the generators' accuracies and cut-off share, the gap between the chosen
     generators, the judge's agreement with the verifier, the share of top-k selections the tie-break chose,
-    the judge's self-preference, and the smallest effect the evaluation sets can detect."""
-    from . import stats
-
+    the judge's self-preference, and how many items the evaluation sets hold."""
     g, dim = profile.generation, profile.pairing.dimension
     tr = d["traces"]
     rows = []
@@ -527,8 +526,6 @@ def comparisons(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, p
 
 def evaluate_comparison(row: dict, margin: float, alpha: float) -> dict:
     """The test a claim's kind calls for, on one comparison: effect, CI, p, and the p of the opposite claim."""
-    from . import stats
-
     if row["a"] is None:
         return {}
     r = stats.compare(row["a"], row["b"])
@@ -547,8 +544,6 @@ def evaluate_comparison(row: dict, margin: float, alpha: float) -> dict:
 def findings(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Every claim, its test, Holm-adjusted p across the table, the minimum detectable effect and a verdict:
     supported / contradicted / inconclusive, or n/a when the profile has no data for it (never "no")."""
-    from . import stats
-
     a = profile.analysis
     rows = []
     for row in comparisons(profile, records, traces, pairs):

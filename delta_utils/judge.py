@@ -10,6 +10,8 @@ row per trace and judge sample) and ``scores.jsonl`` (per-trace mean and spread)
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from .config import Profile
@@ -159,8 +161,6 @@ def validate(profile: Profile, path, log_dir=None, limit: int | None = None) -> 
     completions cache, so a rerun asks nothing new); per dimension and for the aggregate, the table gives
     the AUC (the chance that a correct solution outscores an incorrect one, ties counting half) with
     DeLong's 95 % CI. 0.5 is a judge that cannot tell them apart."""
-    from pathlib import Path
-
     from .stats import auc_ci
 
     data = pd.read_json(path, lines=True)

@@ -23,6 +23,7 @@ def expected_sets(profile: Profile) -> list[str]:
     for f in profile.pairing.top_fractions:
         pct = int(round(100 * f))
         names += [f"top{pct}__{d}" for d in DIMENSION_NAMES + ["aggregate"]] + [f"random{pct}"]
+        names += [f"random{pct}__draw{i}" for i in range(1, profile.pairing.random_draws)]
     return names + [f"correctness__{c}" for c in ("c2w", "c2c", "w2w", "w2c")]
 
 

@@ -5,6 +5,9 @@ text re-judges everything and nothing judged under an old rubric is reused.
 """
 from __future__ import annotations
 
+import math
+import re
+
 from .store import content_hash
 
 RUBRIC_VERSION = "1"
@@ -109,9 +112,6 @@ def expected_scores(logprobs: list | None) -> dict[str, float]:
     position where the reply writes that dimension's score (renormalised over those five tokens), from a
     reply's compact top log-probabilities (`engine.top_logprobs`). Dimensions whose score token is not found,
     or whose alternatives hold no score token, are left out."""
-    import math
-    import re
-
     out: dict[str, float] = {}
     text = ""
     for token, alternatives in logprobs or []:

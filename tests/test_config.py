@@ -120,3 +120,21 @@ def test_user_supplied_benchmark_file_errors(tmp_path, content, msg):
     f.write_text(content)
     with pytest.raises(ValueError, match=msg):
         load_benchmark("gsm8k", path=f)
+
+
+def test_timing_table_is_written_from_the_runners_measurements(tmp_path, monkeypatch):
+    """The README's timing block comes from runs/<profile>/timings.jsonl: the last real run of each stage."""
+    import json
+
+    from delta_utils.pipeline import timings_markdown
+
+    monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
+    rows = [{"stage": "01_generate", "status": "ran", "wall_s": 700.0, "peak_rss_mb": 3000, "at": 0},
+            {"stage": "01_generate", "status": "ran", "wall_s": 790.4, "peak_rss_mb": 3100, "at": 60},
+            {"stage": "04_train/dpo_a", "status": "ran", "wall_s": 120.0, "peak_rss_mb": 7900, "at": 60},
+            {"stage": "01_generate", "status": "skipped", "wall_s": 1.0, "peak_rss_mb": 100, "at": 120}]
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "timings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    md = timings_markdown("smoke")
+    assert "| 01_generate | 790 | 3100 | 1970-01-01 00:01 UTC |" in md  # the last real run, not the skip
+    assert "| 04_train/dpo_a | 120 | 7900 |" in md and "| total | 910 |" in md
