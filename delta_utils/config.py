@@ -188,6 +188,10 @@ class TrainHParams(_Strict):
     beta: float = Field(0.2, gt=0)
     learning_rate: float = Field(5e-6, gt=0)
     max_steps: PositiveInt = 10
+    # epochs set: each run trains ceil(epochs x its rows / (batch_size x grad_accum x processes)) steps instead
+    # of max_steps, so subsets of different sizes are compared at equal passes over their data; unset: every
+    # run takes max_steps (equal compute, so a smaller subset is seen more often)
+    epochs: float | None = Field(None, gt=0)
     batch_size: PositiveInt = 4
     grad_accum: PositiveInt = 1
     max_length: PositiveInt = 512

@@ -80,7 +80,8 @@ def plan(profile: Profile, load_data: bool = False) -> str:
         lines.append("             " + batch_plan(profile, judge_calls))
     sets = expected_sets(profile)
     lines.append(f"03_pair      {len(sets)} preference sets: {', '.join(sets)}")
-    lines.append(f"04_train     {len(t.runs)} runs of policy {t.policy} (max {t.hparams.max_steps} steps x batch "
+    length = (f"{t.hparams.epochs:g} epochs of each run's data" if t.hparams.epochs else f"{t.hparams.max_steps} steps")
+    lines.append(f"04_train     {len(t.runs)} runs of policy {t.policy} ({length} x batch "
                  f"{t.hparams.batch_size} x accumulation {t.hparams.grad_accum}):")
     for r in t.runs:
         lines.append(f"               {r.name:<28} {r.method.upper():<4} on {r.preference_set}")

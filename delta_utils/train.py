@@ -63,6 +63,15 @@ def training_rows(profile: Profile, spec: RunSpec, pairs: pd.DataFrame) -> pd.Da
     return to_kto(pairs, seed=profile.train.hparams.seed)[["prompt", "completion", "label"]]
 
 
+def train_steps(hp, n_rows: int) -> int:
+    """Optimizer steps of a run: `max_steps`, or with `epochs` set the steps for that many passes over its
+    `n_rows` trainer rows (DPO pairs, KTO examples) at the effective batch size across processes."""
+    if hp.epochs is None:
+        return hp.max_steps
+    per_step = hp.batch_size * hp.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
+    return max(1, math.ceil(hp.epochs * n_rows / per_step))
+
+
 def run_hash(profile: Profile, spec: RunSpec, data: pd.DataFrame) -> str:
     """What a trained run depends on: its spec, the hyper-parameters, the policy and its exact rows."""
     return content_hash(spec.model_dump(exclude_none=True), profile.train.hparams.model_dump(exclude={"report_to"}),
@@ -205,10 +214,11 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
 
         peft_config = LoraConfig(r=hp.lora.r, lora_alpha=hp.lora.alpha, lora_dropout=hp.lora.dropout,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    common = dict(output_dir=str(out / "checkpoints"), max_steps=hp.max_steps,
+    n_steps = train_steps(hp, len(data))
+    common = dict(output_dir=str(out / "checkpoints"), max_steps=n_steps,
                   per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
                   learning_rate=hp.learning_rate, beta=hp.beta, max_length=hp.max_length,
-                  logging_steps=1, save_strategy="steps", save_steps=hp.save_steps or max(1, hp.max_steps // 4),
+                  logging_steps=1, save_strategy="steps", save_steps=hp.save_steps or max(1, n_steps // 4),
                   save_total_limit=1, seed=hp.seed, data_seed=hp.seed,
                   report_to=[] if hp.report_to == "none" else [hp.report_to], run_name=tracker_run_name(spec.name, h),
                   project=f"delta-lab-{profile.name}",

@@ -138,3 +138,15 @@ def test_timing_table_is_written_from_the_runners_measurements(tmp_path, monkeyp
     md = timings_markdown("smoke")
     assert "| 01_generate | 790 | 3100 | 1970-01-01 00:01 UTC |" in md  # the last real run, not the skip
     assert "| 04_train/dpo_a | 120 | 7900 |" in md and "| total | 910 |" in md
+
+
+def test_epochs_give_each_run_the_steps_for_equal_passes_over_its_data(monkeypatch):
+    from delta_utils.config import TrainHParams
+    from delta_utils.train import train_steps
+
+    fixed = TrainHParams(max_steps=6, batch_size=4)
+    assert train_steps(fixed, 40) == train_steps(fixed, 20) == 6  # equal steps: the half set is seen twice as often
+    hp = TrainHParams(max_steps=6, batch_size=4, grad_accum=2, epochs=1.0)
+    assert (train_steps(hp, 40), train_steps(hp, 20), train_steps(hp, 3)) == (5, 3, 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # two processes halve the steps per epoch
+    assert train_steps(hp, 40) == 3
