@@ -17,7 +17,7 @@ from .config import Profile, Sampling
 from .engine import Endpoint, complete, hf_complete
 from .generate import requests_for, sample_models, train_problems
 from .models import model_path, weights_identity
-from .serve import vllm_command, vllm_server
+from .serve import lora_rank, vllm_command, vllm_lora_rank, vllm_server
 from .stages import completions_cache, stage_dir, write_manifest, write_table
 from .stats import bootstrap_ci, compare
 from .checking import check
@@ -77,11 +77,10 @@ def checkpoint_command(profile: Profile, name: str, folder) -> list[str]:
     srv = profile.evaluate.server
     common = dict(max_model_len=srv.max_model_len, tensor_parallel_size=srv.tensor_parallel_size,
                   extra_args=srv.vllm_args)
-    adapter = folder / "adapter_config.json"
-    if adapter.is_file():
-        rank = int(json.loads(adapter.read_text()).get("r", 16))
+    rank = lora_rank(folder)
+    if rank is not None:
         return vllm_command(model_path(profile.train.policy), lora={name: str(folder)},
-                            max_lora_rank=max(8, 1 << (rank - 1).bit_length()), **common)  # vLLM: powers of 2
+                            max_lora_rank=vllm_lora_rank(rank), **common)
     return vllm_command(folder, served_name=name, **common)
 
 

@@ -37,6 +37,7 @@ from .engine import complete, hf_complete
 from .evaluate import STAGE, checkpoint_endpoint, checkpoints, set_sampling
 from .generate import requests_for
 from .models import folder_fingerprint, model_path
+from .serve import lora_rank, vllm_lora_rank
 from .stages import completions_cache, read_table, stage_dir, update_readme_block, write_table
 from .store import atomic_write_json, atomic_write_text
 
@@ -52,12 +53,6 @@ def out_dir(profile: Profile) -> Path:
 
 
 # ---------------------------------------------------------------- model arguments
-
-def lora_rank(folder: Path) -> int | None:
-    """The LoRA rank of an adapter folder, or None for a full model folder."""
-    cfg = Path(folder) / "adapter_config.json"
-    return int(json.loads(cfg.read_text()).get("r", 16)) if cfg.is_file() else None
-
 
 def hf_model_args(base: Path, folder: Path, *, device: str = "cpu", batch_size: int = 8) -> dict:
     """lm-eval ``hf`` model_args: a LoRA adapter folder rides on the base (``peft=``), a full model is loaded
@@ -109,7 +104,7 @@ def vllm_model_args(base: Path, folder: Path, *, tensor_parallel_size: int = 1, 
     rank = lora_rank(folder)
     if rank is not None:
         args["lora_local_path"] = str(folder)
-        args["max_lora_rank"] = max(8, 1 << (rank - 1).bit_length())
+        args["max_lora_rank"] = vllm_lora_rank(rank)
     elif Path(folder).resolve() != Path(base).resolve():
         args["pretrained"] = str(folder)
     return {**args, **_vllm_kwargs(list(extra))}

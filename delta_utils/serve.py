@@ -119,6 +119,17 @@ def llamacpp_server(gguf: Path, *, log_dir: Path, slots: int = 8, ctx_per_slot: 
         yield url
 
 
+def lora_rank(folder: Path) -> int | None:
+    """The LoRA rank of an adapter folder, or None for a full model folder."""
+    cfg = Path(folder) / "adapter_config.json"
+    return int(json.loads(cfg.read_text()).get("r", 16)) if cfg.is_file() else None
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """vLLM's `max_lora_rank` for an adapter of this rank: vLLM accepts powers of two from 8 up."""
+    return max(8, 1 << (rank - 1).bit_length())
+
+
 def vllm_command(model: str, *, port: int | None = None, revision: str | None = None,
                  served_name: str | None = None, lora: dict[str, str] | None = None, max_lora_rank: int = 16,
                  max_model_len: int | None = None, tensor_parallel_size: int = 1, seed: int = 0,
