@@ -531,7 +531,7 @@ def evaluate_comparison(row: dict, margin: float, alpha: float) -> dict:
     r = stats.compare(row["a"], row["b"])
     out = {"effect": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "mde": r["mde"]}
     if row["kind"] == "superiority":
-        return {**out, "test": r["method"], "p_value": r["p_value"], "p_opposite": np.nan}
+        return {**out, "test": r["test"], "p_value": r["p_value"], "p_opposite": np.nan}
     if row["kind"] == "noninferiority":
         ni = stats.noninferiority(row["a"], row["b"], margin, alpha)
         return {**out, "test": f"{ni['method']} (margin {margin:.0%})", "p_value": ni["p_value"],

@@ -233,7 +233,8 @@ def compare(a: Any, b: Any, seed: int = 0) -> dict[str, Any]:
     power 0.8). The one summary every table in the study reports."""
     t = paired_test(a, b, seed=seed)
     low, high = bootstrap_ci(a, b, seed=seed)
-    return {**t, "ci_low": low, "ci_high": high, "mde": mde_paired(a, b)}
+    test = t.pop("method")  # named `test` here: tables that hold it also hold a training `method`
+    return {**t, "test": test, "ci_low": low, "ci_high": high, "mde": mde_paired(a, b)}
 
 
 def mde_paired(a: Any, b: Any, alpha: float = 0.05, power: float = 0.8) -> float:

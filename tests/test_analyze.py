@@ -57,6 +57,8 @@ def test_gains_are_paired_differences_per_domain(smoke):
     assert g.loc[("kto_gen_qwen0.5b", "out"), "diff"] == pytest.approx(-0.1)
     # every item moved the same way: the bootstrap interval excludes zero
     assert g.loc[("dpo_top50_step", "all"), "ci_low"] > 0
+    # the training method stays the run's; the test that gave the p-value has its own column
+    assert set(g["method"]) == {"dpo", "kto"} and set(g["test"]) == {"exact McNemar"}
 
 
 def test_findings_from_numbers(smoke):
