@@ -414,7 +414,7 @@ def diagnostics_markdown(t: pd.DataFrame) -> str:
         if count:
             val = f"{r.value:.0f}"
         elif "Spearman" in r.quantity or "self-preference" in r.quantity:
-            val = f"{r.value:+.2f}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
+            val = f"{r.value:+.3f}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
         else:
             val = f"{r.value:.1%}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:.1%}, {r.ci_high:.1%}]")
         lines.append(f"| {r.quantity} | {val} | {r.target} | {r.met} | {r.n} |")
