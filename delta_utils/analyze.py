@@ -400,8 +400,8 @@ def diagnostics(profile: Profile, d: dict[str, pd.DataFrame]) -> pd.DataFrame:
         boots = [rng.choice(own.to_numpy(), len(own)).mean() - rng.choice(other.to_numpy(), len(other)).mean()
                  for _ in range(2000)]
         add(f"judge self-preference: {judge}'s own traces minus others' (aggregate, verifier-adjusted)", diff,
-            float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975)), "CI including 0",
-            bool(np.quantile(boots, 0.025) <= 0 <= np.quantile(boots, 0.975)), len(jt))
+            float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975)),
+            "reported (a CI including 0 does not show its absence)", None, len(jt))
     n_items = d["records"].query("model == 'base'")["item_id"].nunique() if len(d["records"]) else 0
     add("evaluation items (the policy's)", float(n_items), n=int(n_items))
     return pd.DataFrame(rows)

@@ -134,22 +134,14 @@ def verifier_scores(traces: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFram
 
 def agreement(scores: pd.DataFrame, verifier: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Spearman correlation between judge means and verifier scores per dimension, with a bootstrap 95 % CI."""
-    import numpy as np
+    from .stats import spearman_ci
 
     j = scores.merge(verifier, on="trace_id", suffixes=("", "_verifier"))
-    rng = np.random.default_rng(seed)
     rows = []
     for d in DIMENSION_NAMES:
-        a, b = j[f"{d}_mean"], j[d]
-        rho = a.corr(b, method="spearman") if a.nunique() > 1 and b.nunique() > 1 else float("nan")
-        boots = []
-        for _ in range(n_boot):
-            idx = rng.integers(0, len(j), len(j))
-            x, y = a.iloc[idx].reset_index(drop=True), b.iloc[idx].reset_index(drop=True)
-            if x.nunique() > 1 and y.nunique() > 1:
-                boots.append(x.corr(y, method="spearman"))
-        lo, hi = (np.quantile(boots, [0.025, 0.975]) if boots else (float("nan"), float("nan")))
-        rows.append({"dimension": d, "spearman": rho, "ci_low": float(lo), "ci_high": float(hi), "n": len(j)})
+        r = spearman_ci(j[f"{d}_mean"], j[d], n_boot=n_boot, seed=seed)
+        rows.append({"dimension": d, "spearman": r["rho"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                     "n": len(j)})
     return pd.DataFrame(rows)
 
 

@@ -165,6 +165,6 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
     rho = t.loc["judge vs verifier Spearman: step_coherence"]
     assert rho["value"] > 0.8 and rho["met"] == "yes"
     self_pref = t[t.index.str.startswith("judge self-preference")].iloc[0]
-    assert self_pref["value"] > 0.3 and self_pref["met"] == "no"  # the judge favours its own traces
+    assert self_pref["value"] > 0.3 and self_pref["ci_low"] > 0  # the judge favours its own traces
     assert t.loc["evaluation items (the policy's)", "value"] == 20
     assert "| judge vs verifier Spearman: step_coherence |" in analyze.diagnostics_markdown(t.reset_index())
