@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED := 1
 # trackio (train.hparams.report_to: trackio) reads this when first imported: metrics live beside the run
 export TRACKIO_DIR ?= $(CURDIR)/$(RUNS)/trackio
 
-.PHONY: all setup smoke test lab clean notebooks report check push $(STAGES) figures lm-eval
+.PHONY: all setup smoke test lint lab clean notebooks report check push $(STAGES) figures lm-eval
 
 all: setup
 	@$(MAKE) --no-print-directory figures PROFILE=$(PROFILE)
@@ -84,6 +84,10 @@ smoke:
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# ruff (pyproject.toml [tool.ruff]): .ci/run fails on any finding
+lint: setup
+	$(VENV)/bin/ruff check .
 
 # regenerate the output-free .ipynb pairs from the .py sources (jupytext)
 notebooks: setup

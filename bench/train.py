@@ -69,8 +69,9 @@ def main() -> None:
     a = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-train-"))
     os.environ["DELTA_LAB_RUNS"] = str(root / "runs")
-    import delta_utils.train as T
     from transformers import TrainerCallback
+
+    import delta_utils.train as T
 
     times: dict[str, list[float]] = {}
 
@@ -112,9 +113,9 @@ def main() -> None:
 
             orig = transformers.Trainer.__init__
 
-            def patched(self, *args, _label=label, **kw):
+            def patched(self, *args, _label=label, _orig=orig, **kw):
                 kw["callbacks"] = list(kw.get("callbacks") or []) + [Clock(_label)]
-                orig(self, *args, **kw)
+                _orig(self, *args, **kw)
 
             transformers.Trainer.__init__ = patched
             try:

@@ -16,10 +16,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
+from . import prefsets
+from .benchmark_specs import BENCHMARKS
+from .models import BUILTIN, REGISTRY, ModelSpec
+from .paths import CONFIG_DIR, REPO_ROOT, resolve, runs_root  # noqa: F401  REPO_ROOT, CONFIG_DIR, runs_root: re-exported
+from .rubric import DIMENSION_NAMES
 from .store import content_hash
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = REPO_ROOT / "configs"
 
 NonNegInt = Field(ge=0)
 
@@ -69,23 +71,21 @@ class TaskSpec(_Strict):
         if self.min_steps > self.max_steps:
             raise ValueError("min_steps must be <= max_steps")
         if self.family == "benchmark":
-            from .benchmarks import BENCHMARKS
-
-            known = sorted(BENCHMARKS) + ["humaneval"]
+            known = sorted(BENCHMARKS)
             if self.benchmark not in known:
                 raise ValueError(f"benchmark: {self.benchmark!r} is not one of {known}")
-            if self.path is not None and not _resolve(self.path).is_file():
-                raise ValueError(f"path: no file at {_resolve(self.path)}")
+            if self.path is not None and not self.resolved_path.is_file():
+                raise ValueError(f"path: no file at {self.resolved_path}")
         elif self.n is None:
             raise ValueError(f"n: a procedural family ({self.family}) needs the number of problems")
         elif self.benchmark or self.path:
             raise ValueError("benchmark/path are for family: benchmark")
         return self
 
-
-def _resolve(path: str) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else (REPO_ROOT / p)
+    @property
+    def resolved_path(self) -> Path | None:
+        """`path` as a file to read (~ expanded, relative to the repository root); None: the hub copy."""
+        return resolve(self.path) if self.path is not None else None
 
 
 class TrainPromptsSpec(TaskSpec):
@@ -106,9 +106,7 @@ class EvalSetSpec(TaskSpec):
         if self.domain:
             return self.domain
         if self.family == "benchmark":
-            from .benchmarks import domain
-
-            return domain(self.benchmark)
+            return BENCHMARKS[self.benchmark].domain
         return "in" if self.family == "arithmetic" else "out"
 
 
@@ -291,10 +289,6 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _known_models(self):
-        from .models import REGISTRY, ModelSpec
-
-        from .models import BUILTIN
-
         for m in self.models:
             if m.name in BUILTIN:
                 raise ValueError(f"models: {m.name!r} is a built-in model; give your definition another name")
@@ -307,14 +301,22 @@ class Profile(_Strict):
         names = [r.name for r in self.train.runs]
         if len(set(names)) != len(names):
             raise ValueError("train.runs: run names must be unique")
-        from .rubric import DIMENSION_NAMES
-
         if self.pairing.dimension not in DIMENSION_NAMES + ["aggregate"]:
-            raise ValueError(f"pairing.dimension: {self.pairing.dimension!r} is not one of {DIMENSION_NAMES + ['aggregate']}")
+            raise ValueError(f"pairing.dimension: {self.pairing.dimension!r} is not one of "
+                             f"{DIMENSION_NAMES + ['aggregate']}")
         cg, chosen = self.pairing.correctness_generator, [m for m in self.generation.generators
                                                           if m != self.generation.rejected]
         if cg is not None and cg not in chosen:
             raise ValueError(f"pairing.correctness_generator: {cg!r} is not a chosen generator ({', '.join(chosen)})")
+        return self
+
+    @model_validator(mode="after")
+    def _known_preference_sets(self):
+        for i, r in enumerate(self.train.runs):
+            try:
+                prefsets.check(r.preference_set, self)
+            except ValueError as e:
+                raise ValueError(f"train.runs.{i}.preference_set (run {r.name!r}): {e}") from None
         return self
 
     def section_hash(self, *sections: str) -> str:
@@ -326,10 +328,6 @@ class Profile(_Strict):
 
 class ProfileError(ValueError):
     """A profile that does not validate; the message names the field(s)."""
-
-
-def runs_root() -> Path:
-    return Path(os.environ.get("DELTA_LAB_RUNS") or REPO_ROOT / "runs")
 
 
 def profile_path(name_or_path: str | os.PathLike) -> Path:
@@ -356,7 +354,8 @@ def load_profile(name_or_path: str | os.PathLike) -> Profile:
     except ValidationError as e:
         lines = []
         for err in e.errors():
-            loc = ".".join(str(x) for x in err["loc"]) or "(profile)"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"  {loc}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err.get("input"), dict) else ""))
+            loc = ".".join(str(x) for x in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")  # a profile-wide check names its field(s) itself
+            shown = err["type"] != "missing" and not isinstance(err.get("input"), dict)
+            lines.append(f"  {loc + ': ' if loc else ''}{msg}" + (f" (got {err['input']!r})" if shown else ""))
         raise ProfileError(f"{path}: invalid profile:\n" + "\n".join(lines)) from None

@@ -12,6 +12,7 @@ Two checks, on normalised text (`normalise`):
 The eval side is indexed once (normalised text -> items, n-gram -> items), so each training item
 costs a few dict look-ups: 16.5k prompts against thousands of eval items take seconds.
 
+    evals = eval_sets(profile)           # the eval sets; procedural ones without any training prompt
     df = overlaps(train, evals)          # one row per (train item, eval set, eval item) hit
     print(report_text(df, train, evals))
     check(train, evals)                  # raises ContaminationError on any hit
@@ -24,7 +25,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from .tasks import FAMILIES, Problem
+from .tasks import FAMILIES, Problem, load_tasks
 
 N = 13
 OPT_OUT = "train_prompts.allow_eval_overlap: true"
@@ -144,3 +145,18 @@ def check(train: list[Problem], evals: dict[str, list[Problem]], allow: bool = F
         raise ContaminationError(f"{report_text(df, train, evals, n)}\nDrop these prompts from training, or set "
                                  f"`{OPT_OUT}` in the profile to train on them anyway")
     return df
+
+
+def eval_sets(profile, train: list[Problem] | None = None) -> dict[str, list[Problem]]:
+    """Each eval set's items. A procedural set leaves out any question that is also a training prompt (`train`,
+    default: the profile's), so the two are disjoint by construction; benchmark sets are kept whole (their
+    overlaps are reported, see `overlaps`)."""
+    sets = {s.name: load_tasks(s) for s in profile.evaluate.sets}
+    procedural = [s.name for s in profile.evaluate.sets if s.family != "benchmark"]
+    if procedural:
+        seen = {normalise(text_of(p)) for p in (train if train is not None else load_tasks(profile.train_prompts))}
+        for name in procedural:
+            sets[name] = [p for p in sets[name] if normalise(text_of(p)) not in seen]
+            if not sets[name]:
+                raise ValueError(f"evaluate.sets: {name!r} has no item left that is not a training prompt")
+    return sets

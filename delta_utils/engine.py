@@ -15,12 +15,15 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Coroutine, Iterator
+from typing import Any
 
 from tqdm.auto import tqdm
 
+from .models import get_spec, gguf_path, weights_identity
+from .serve import llamacpp_server, vllm_command, vllm_server
 from .store import RecordCache, content_hash
 
 
@@ -308,9 +311,6 @@ def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device,
 def endpoint(backend: str, model_name: str, *, server, log_dir: Path) -> Iterator[Endpoint]:
     """Start (or point at) the server for `model_name` and yield its OpenAI endpoint. A model with its own
     `endpoint_env` is reached there whatever the stage's backend."""
-    from .models import get_spec, gguf_path
-    from .serve import llamacpp_server, vllm_command, vllm_server
-
     spec = get_spec(model_name)
     if spec.endpoint_env:
         yield env_endpoint(spec.endpoint_env, spec.served_name or spec.hub_id)
@@ -345,8 +345,6 @@ def env_endpoint(prefix: str, model: str, fallback: str | None = None) -> Endpoi
 def model_identity(model_name: str, backend: str) -> str:
     """What a cache key uses to name a served model: the GGUF's sha256 when llama.cpp serves the packaged file,
     otherwise the weights' hub id and revision (or a local folder's fingerprint)."""
-    from .models import get_spec, weights_identity
-
     spec = get_spec(model_name)
     if backend == "llamacpp" and spec.gguf is not None and not spec.endpoint_env:
         return f"{model_name}@{spec.gguf.sha256[:12]}"

@@ -14,34 +14,18 @@ import json
 import pandas as pd
 
 from .config import Profile, Sampling
+from .decontam import eval_sets
 from .engine import Endpoint, complete, hf_complete
-from .generate import requests_for, sample_models, train_problems
+from .generate import requests_for, sample_models
 from .models import model_path, weights_identity
 from .serve import lora_rank, vllm_command, vllm_lora_rank, vllm_server
 from .stages import completions_cache, stage_dir, write_manifest, write_table
 from .stats import bootstrap_ci, compare
-from .checking import check
-from .tasks import Problem, load_tasks
+from .tasks import Problem
+from .tasks.checking import check
 from .train import resolve_device, run_dir
 
 STAGE = "05_evaluate"
-
-
-def eval_sets(profile: Profile, train: list[Problem] | None = None) -> dict[str, list[Problem]]:
-    """Each eval set's items. A procedural set leaves out any question that is also a training prompt, so the
-    two are disjoint by construction; benchmark sets are kept whole (their overlaps are reported, see
-    `decontam`)."""
-    from .decontam import normalise, text_of
-
-    sets = {s.name: load_tasks(s) for s in profile.evaluate.sets}
-    procedural = [s.name for s in profile.evaluate.sets if s.family != "benchmark"]
-    if procedural:
-        seen = {normalise(text_of(p)) for p in (train if train is not None else train_problems(profile))}
-        for name in procedural:
-            sets[name] = [p for p in sets[name] if normalise(text_of(p)) not in seen]
-            if not sets[name]:
-                raise ValueError(f"evaluate.sets: {name!r} has no item left that is not a training prompt")
-    return sets
 
 
 def set_sampling(profile: Profile, spec) -> Sampling:

@@ -8,7 +8,8 @@ What goes where:
   (``data/<set>.parquet``: prompt / chosen / rejected + provenance) and its unpaired KTO form
   (``data/<set>__kto.parquet``: prompt / completion / label), one dataset config per form, so
   ``load_dataset(REPO, "top50__step_coherence")`` works; the dataset card (03_pair's, with the sets
-  table); the validated profile (``profile.yaml``, every default filled in) and ``provenance.json`` (profile hash, git commit, package version).
+  table); the validated profile (``profile.yaml``, every default filled in) and ``provenance.json``
+  (profile hash, git commit, package version).
 - model repo ``REPO-<run>`` per trained run: ``final/`` (a LoRA adapter or full weights) and a model card
   (base model, preference set, method and loss, hyper-parameters, evaluation summary from 05_evaluate).
 
@@ -24,10 +25,10 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
-
 import yaml
 
-from .config import REPO_ROOT, Profile
+from .config import REPO_ROOT, Profile, load_profile
+from .models import get_spec
 from .pairing import markdown_table, to_kto
 from .stages import read_table
 from .store import atomic_write_json, atomic_write_text
@@ -68,7 +69,8 @@ def stage_datasets(profile: Profile, repo: str, out: Path) -> list[str]:
     card = profile.run_dir() / "03_pair" / "README.md"
     body = card.read_text() if card.is_file() else f"# Preference sets — profile `{profile.name}`\n"
     prov = provenance(profile)
-    front = "---\nlicense: other\ntags: [dpo, kto, preference, trl, delta-lab]\nconfigs:\n" + "\n".join(configs) + "\n---\n"
+    front = ("---\nlicense: other\ntags: [dpo, kto, preference, trl, delta-lab]\nconfigs:\n" + "\n".join(configs)
+             + "\n---\n")
     atomic_write_text(out / "README.md", front + body + _provenance_md(prov, repo))
     atomic_write_text(out / "profile.yaml", yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
     atomic_write_json(out / "provenance.json", prov)
@@ -86,12 +88,11 @@ def eval_summary(profile: Profile, run: str) -> pd.DataFrame:
     if not p.is_file():
         return pd.DataFrame()
     s = read_table(p)
-    return s[s["model"].isin([run, "base"])][["model", "eval_set", "domain", "n_items", "accuracy", "ci_low", "ci_high"]]
+    cols = ["model", "eval_set", "domain", "n_items", "accuracy", "ci_low", "ci_high"]
+    return s[s["model"].isin([run, "base"])][cols]
 
 
 def model_card(profile: Profile, spec, meta: dict, repo: str, dataset_repo: str) -> str:
-    from .models import get_spec
-
     base = get_spec(profile.train.policy)
     lora = (Path(meta["final"]) / "adapter_config.json").is_file()
     ev = eval_summary(profile, spec.name)
@@ -165,8 +166,6 @@ def push(profile: Profile, repo: str, dry_run: bool = False) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
-
-    from .config import load_profile
 
     ap = argparse.ArgumentParser(prog="python -m delta_utils.export")
     ap.add_argument("--profile", default="tiny")

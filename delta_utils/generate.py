@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import decontam
 from .config import Profile
 from .engine import Request, complete, endpoint, model_identity
 from .models import get_spec
 from .stages import completions_cache, stage_dir, write_manifest, write_table
-from .checking import check
 from .tasks import FEWSHOT_STOP, Problem, chat_prompt, fewshot_prompt, load_tasks
+from .tasks.checking import check
 
 STAGE = "01_generate"
 
@@ -74,10 +75,7 @@ def run(profile: Profile) -> pd.DataFrame:
 def decontaminate(profile: Profile, problems: list[Problem], out=None) -> pd.DataFrame:
     """Training prompts that appear in an eval set (see `decontam`): printed, written to
     ``decontamination.jsonl`` in `out`, and an error unless `train_prompts.allow_eval_overlap`."""
-    from . import decontam
-    from .evaluate import eval_sets
-
-    evals = eval_sets(profile, problems)
+    evals = decontam.eval_sets(profile, problems)
     hits = decontam.overlaps(problems, evals)
     print(decontam.report_text(hits, problems, evals), flush=True)
     if out is not None:

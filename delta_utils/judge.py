@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from .batch import complete_batch
 from .config import Profile
 from .engine import Request, complete, endpoint, model_identity
 from .rubric import DIMENSION_NAMES, JSON_SCHEMA, RUBRIC_HASH, expected_scores, judge_messages, parse_scores
 from .stages import completions_cache, read_table, stage_dir, write_manifest, write_table
+from .stats import auc_ci, spearman_ci
+from .verify import verify
 
 STAGE = "02_judge"
 MAX_ATTEMPTS = 3
@@ -61,8 +64,6 @@ def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame,
                 break
             reqs = [_request(tid, q, text, s, attempt, j.scoring) for tid, q, text, s in pending]
             if j.backend == "openai_batch":
-                from .batch import complete_batch
-
                 with endpoint(j.backend, j.model, server=j.server, log_dir=log_dir) as ep:
                     recs = complete_batch(ep, reqs, sampling, cache, model_id, state_dir=log_dir,
                                           poll_s=j.batch_poll_s, desc=f"judge batch (attempt {attempt + 1})",
@@ -121,8 +122,6 @@ def self_consistency(judgments: pd.DataFrame) -> pd.DataFrame:
 
 def verifier_scores(traces: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
     """The programmatic verifier's five scores for every trace (problems carry their true steps)."""
-    from .verify import verify
-
     by_id = problems.set_index("id")
     rows = []
     for t in traces.itertuples():
@@ -134,8 +133,6 @@ def verifier_scores(traces: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFram
 
 def agreement(scores: pd.DataFrame, verifier: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Spearman correlation between judge means and verifier scores per dimension, with a bootstrap 95 % CI."""
-    from .stats import spearman_ci
-
     j = scores.merge(verifier, on="trace_id", suffixes=("", "_verifier"))
     rows = []
     for d in DIMENSION_NAMES:
@@ -153,8 +150,6 @@ def validate(profile: Profile, path, log_dir=None, limit: int | None = None) -> 
     completions cache, so a rerun asks nothing new); per dimension and for the aggregate, the table gives
     the AUC (the chance that a correct solution outscores an incorrect one, ties counting half) with
     DeLong's 95 % CI. 0.5 is a judge that cannot tell them apart."""
-    from .stats import auc_ci
-
     data = pd.read_json(path, lines=True)
     if limit is not None:
         data = data.head(limit)
@@ -201,7 +196,8 @@ def failure_summary(judgments: pd.DataFrame, judge_spec=None) -> dict:
     final = judgments[judgments["status"] != "retried"]
     tin, tout = int(judgments["prompt_tokens"].fillna(0).sum()), int(judgments["completion_tokens"].fillna(0).sum())
     cost = (tin * judge_spec.price_in_per_mtok + tout * judge_spec.price_out_per_mtok) / 1e6 if judge_spec else 0.0
-    return {"cost_usd": round(cost, 4), "judge_calls": len(judgments), "parse_failures": int((judgments["status"] != "ok").sum()),
+    return {"cost_usd": round(cost, 4), "judge_calls": len(judgments),
+            "parse_failures": int((judgments["status"] != "ok").sum()),
             "parse_failure_rate": float((judgments["status"] != "ok").mean()) if len(judgments) else 0.0,
             "samples_failed_after_retries": int((final["status"] == "failed").sum()),
             "prompt_tokens": tin, "completion_tokens": tout}

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .config import Profile, _resolve, load_profile
+from .config import Profile, load_profile
 from .engine import complete, hf_complete
 from .evaluate import STAGE, checkpoint_endpoint, checkpoints, set_sampling
 from .generate import requests_for
@@ -40,6 +40,10 @@ from .models import folder_fingerprint, model_path
 from .serve import lora_rank, vllm_lora_rank
 from .stages import completions_cache, read_table, stage_dir, update_readme_block, write_table
 from .store import atomic_write_json, atomic_write_text
+from .tasks import load_tasks
+from .tasks.benchmarks import load_benchmark
+from .tasks.checking import check
+from .train import resolve_device, run_dir
 
 # the paper's benchmarks that lm-eval ships (MATH-500 as Minerva's prompt and checker, MMLU-Pro's 14 subjects)
 DEFAULT_TASKS = ("gsm8k", "minerva_math500", "mmlu_pro")
@@ -117,8 +121,6 @@ def model_args(profile: Profile, folder: Path, device: str | None = None) -> tup
         return "vllm", vllm_model_args(base, folder, tensor_parallel_size=ev.server.tensor_parallel_size,
                                        max_model_len=ev.server.max_model_len, extra=ev.server.vllm_args)
     if device is None:
-        from .train import resolve_device
-
         device = resolve_device(profile.train.device)
     return "hf", hf_model_args(base, folder, device=device, batch_size=ev.batch_size)
 
@@ -134,8 +136,6 @@ def models_of(profile: Profile, models: list[str] | None = None) -> dict[str, tu
                              f"{[r.name for r in runs]}")
         runs = [r for r in runs if r.name in models]
     else:
-        from .train import run_dir
-
         trained = [r for r in runs if (run_dir(profile, r.name) / "run.json").is_file()]
         if len(trained) < len(runs):
             print(f"[lm-eval] {len(runs) - len(trained)} of {len(runs)} runs are not trained yet; evaluating "
@@ -204,7 +204,7 @@ def resolve_tasks(profile: Profile, tasks: list[str] | None, local: dict | None,
     local = dict(given)
     for s in profile.evaluate.sets:
         if s.family == "benchmark" and s.benchmark == "gsm8k" and s.path and "gsm8k" not in local:
-            local["gsm8k"] = str(_resolve(s.path))
+            local["gsm8k"] = str(s.resolved_path)
     names = list(tasks) if tasks else list(DEFAULT_TASKS)
     if tasks is None and _offline():
         dropped = [t for t in names if t not in local]
@@ -238,11 +238,9 @@ def gsm8k_items(profile: Profile, data: str, limit: int | None) -> list[int] | N
     spec = gsm8k_set(profile)
     if spec is None:
         return None
-    same = str(_resolve(spec.path).resolve()) == data if spec.path else data == "hub"
+    same = str(spec.resolved_path.resolve()) == data if spec.path else data == "hub"
     if not same:
         return None
-    from .tasks import load_tasks
-
     idx = sorted(int(p.id.rsplit("-", 1)[1]) for p in load_tasks(spec))
     return idx[:limit] if limit else idx
 
@@ -395,7 +393,7 @@ def _resolve_checkpoint(profile: Profile, model_folder) -> tuple[str, Path, str]
 
 def compare_on_items(profile: Profile, model_folder, items_path, limit: int | None = None, *,
                      lm_eval_samples=None, max_tokens: int | None = None) -> dict:
-    """delta-lab's own prompt and checker (the chat prompt of `tasks.chat_prompt`, `checking.check`, greedy) on
+    """delta-lab's own prompt and checker (the chat prompt of `tasks.chat_prompt`, `tasks.checking.check`, greedy) on
     the GSM8K items lm-eval scored, side by side with lm-eval's verdicts.
 
     `model_folder`: a checkpoint name (``base`` or a run) or a model folder. `items_path`: the GSM8K JSONL lm-eval
@@ -407,9 +405,6 @@ def compare_on_items(profile: Profile, model_folder, items_path, limit: int | No
 
     Returns {model, n, delta_lab_accuracy, lm_eval_strict_accuracy, lm_eval_flexible_accuracy, agreement_strict,
     agreement_flexible, ..., items: per-item DataFrame}."""
-    from .benchmarks import load_benchmark
-    from .checking import check
-
     name, folder, ident = _resolve_checkpoint(profile, model_folder)
     if lm_eval_samples is None:
         found = sorted((out_dir(profile) / name).glob("samples_gsm8k*.jsonl"))
@@ -446,10 +441,9 @@ def compare_on_items(profile: Profile, model_folder, items_path, limit: int | No
                             samp.model_dump(), cache, ident, concurrency=profile.evaluate.concurrency,
                             desc=f"delta-lab on lm-eval's items: {name}")
         else:
-            from .train import resolve_device
-
             recs = hf_complete(folder, reqs, samp.model_dump(), cache, ident, batch_size=profile.evaluate.batch_size,
-                               device=resolve_device(profile.train.device), desc=f"delta-lab on lm-eval's items: {name}")
+                               device=resolve_device(profile.train.device),
+                               desc=f"delta-lab on lm-eval's items: {name}")
     by_id = {p.id: p for p in probs}
     per: dict[str, list] = {}
     for r in recs:

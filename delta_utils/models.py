@@ -25,7 +25,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .store import atomic_dir, file_lock
+from .paths import REPO_ROOT
+from .store import atomic_dir, content_hash, file_lock
 
 CACHE_ENV = "DELTA_LAB_CACHE"
 
@@ -224,8 +225,6 @@ def _check_sha(name: str, src: GGUFSource, digest: str) -> None:
 
 def local_folder(spec: ModelSpec) -> Path | None:
     """`hub_id` as a local transformers folder, if it names one (absolute, ~, ./ or relative to the repository)."""
-    from .config import REPO_ROOT
-
     p = Path(spec.hub_id).expanduser()
     for cand in ([p] if p.is_absolute() else [p, REPO_ROOT / p]):
         if cand.is_dir():
@@ -258,8 +257,6 @@ def model_path(name: str) -> Path:
 
 def folder_fingerprint(folder: Path) -> str:
     """A cheap identity of a model folder: its config and the names and sizes of its files."""
-    from .store import content_hash
-
     files = sorted((f.name, f.stat().st_size) for f in folder.iterdir() if f.is_file())
     config = (folder / "config.json").read_text() if (folder / "config.json").is_file() else ""
     return content_hash(files, config, n=12)

@@ -12,14 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import prefsets
 from .config import Profile
-from .rubric import DIMENSION_NAMES
 from .stages import read_table, stage_dir, write_manifest, write_table
+from .stats import tie_share
 from .store import atomic_dir, atomic_write_text
 from .tasks import Problem, chat_prompt
 
 STAGE = "03_pair"
-DELTA_COLUMNS = [f"delta_{d}" for d in DIMENSION_NAMES] + ["delta_aggregate"]
+DELTA_COLUMNS = [f"delta_{d}" for d in prefsets.SELECTION_DIMENSIONS]
 
 
 class PairingError(ValueError):
@@ -38,7 +39,7 @@ def _pair(prompt: list, a, b) -> dict:
            "prompt_id": a["item_id"], "chosen_model": a["model"], "rejected_model": b["model"],
            "chosen_correct": bool(a["correct"]), "rejected_correct": bool(b["correct"]),
            "chosen_trace": a["trace_id"], "rejected_trace": b["trace_id"]}
-    for d in DIMENSION_NAMES + ["aggregate"]:
+    for d in prefsets.SELECTION_DIMENSIONS:
         row[f"chosen_{d}"] = float(a.get(f"{d}_mean", np.nan))
         row[f"rejected_{d}"] = float(b.get(f"{d}_mean", np.nan))
         row[f"delta_{d}"] = row[f"chosen_{d}"] - row[f"rejected_{d}"]
@@ -90,16 +91,14 @@ def correctness_sets(traces: pd.DataFrame, scores: pd.DataFrame, problems: pd.Da
             for n in names:
                 a = c[c["correct"] == CORRECTNESS[n][0]].iloc[0]
                 rows[n].append(_pair(prompts[pid], a, b))
-        out.update({f"correctness__{n}": pd.DataFrame(v) for n, v in rows.items()})
-    return {f"correctness__{n}": out[f"correctness__{n}"] for n in CORRECTNESS}
+        out.update({prefsets.correctness(n).name: pd.DataFrame(v) for n, v in rows.items()})
+    return {prefsets.correctness(n).name: out[prefsets.correctness(n).name] for n in prefsets.CORRECTNESS_CELLS}
 
 
 def top_k(pairs: pd.DataFrame, dimension: str, fraction: float, seed: int = 0) -> pd.DataFrame:
     """The `fraction` of pairs with the largest judged delta on `dimension`. Pairs tied at the cutoff are
     ordered by a seeded permutation (never by id, which would make the tie-break a hidden selection rule);
     `.attrs["tie_share"]` is the share of the selection that the tie-break, not the score, chose."""
-    from .stats import tie_share
-
     k = max(1, int(round(fraction * len(pairs))))
     delta = pairs[f"delta_{dimension}"].astype(float).fillna(-np.inf).to_numpy()
     tiebreak = np.random.default_rng(seed).permutation(len(pairs))
@@ -124,23 +123,25 @@ def widest_generator(profile: Profile, traces: pd.DataFrame) -> str:
 
 def selections(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame,
                problems: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    g = profile.generation
+    """Every set of `prefsets.expected(profile)`, by name."""
+    g, p = profile.generation, profile.pairing
+    widest = widest_generator(profile, traces)
+    chosen = p.correctness_generator or widest
+    cells = correctness_sets(traces, scores, problems, chosen, g.rejected)
     sets: dict[str, pd.DataFrame] = {}
-    for m in g.generators:
-        if m != g.rejected:
-            sets[f"gen__{m}"] = build_pairs(traces, scores, problems, m, g.rejected)
-    pool = sets[f"gen__{widest_generator(profile, traces)}"]
-    sets["full"] = pool
-    p = profile.pairing
-    for f in p.top_fractions:
-        pct = int(round(100 * f))
-        for d in DIMENSION_NAMES + ["aggregate"]:
-            sets[f"top{pct}__{d}"] = top_k(pool, d, f, seed=p.seed)
-        for i in range(p.random_draws):
-            name = f"random{pct}" + (f"__draw{i}" if i else "")
-            sets[name] = random_subset(pool, max(1, int(round(f * len(pool)))), p.seed + i)
-    chosen = p.correctness_generator or widest_generator(profile, traces)
-    sets.update(correctness_sets(traces, scores, problems, chosen, g.rejected))
+    pool = build_pairs(traces, scores, problems, widest, g.rejected)  # `full`: what the selections draw from
+    for s in prefsets.expected(profile):
+        if s.kind == "generator":
+            sets[s.name] = pool if s.chosen_model == widest else build_pairs(traces, scores, problems,
+                                                                              s.chosen_model, g.rejected)
+        elif s.kind == "full":
+            sets[s.name] = pool
+        elif s.kind == "topk":
+            sets[s.name] = top_k(pool, s.dimension, s.fraction, seed=p.seed)
+        elif s.kind == "random":
+            sets[s.name] = random_subset(pool, max(1, int(round(s.fraction * len(pool)))), p.seed + s.draw)
+        else:
+            sets[s.name] = cells[s.name]
     return sets
 
 
@@ -242,7 +243,8 @@ Built by `03_pair` from the generations of `01_generate` and the judgments of `0
 def markdown_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in df[cols].itertuples(index=False)]
+    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+              for row in df[cols].itertuples(index=False)]
     return "\n".join(lines)
 
 

@@ -4,16 +4,21 @@
     python -m delta_utils.pipeline report --profile tiny
     python -m delta_utils.pipeline check --profile tiny      # validate the profile only
 
-A stage's key hashes: its notebook source, the delta_utils sources, the profile
-sections it reads, and the content hashes of every earlier stage's outputs. If
-``runs/<profile>/<stage>/stage.json`` holds the same key, the stage is skipped
-(and says so); otherwise papermill executes the notebook, saving the executed
-copy beside the stage's outputs. Inside a stage, per-item caches make a rerun
-after a change recompute only what depends on it.
+A stage's key hashes: its notebook source, the delta_utils modules that notebook
+imports (directly or through other package modules, function-level imports
+included; see `depgraph`), the profile sections it reads, and the content hashes
+of every earlier stage's outputs. If ``runs/<profile>/<stage>/stage.json`` holds
+the same key, the stage is skipped (and says so); otherwise papermill executes the
+notebook, saving the executed copy beside the stage's outputs, and says why it
+runs: no earlier run, a failed one, --force, or which of the hashed files,
+profile sections and upstream outputs changed (stage.json records each part's
+hash). Inside a stage, per-item caches make a rerun after a change recompute only
+what depends on it.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -21,9 +26,12 @@ import sys
 import time
 from pathlib import Path
 
+from . import depgraph
 from .config import REPO_ROOT, ProfileError, load_profile
-from .stages import STAGES, read_manifest
-from .store import atomic_write_json, content_hash, hash_files
+from .decontam import ContaminationError
+from .plan import plan
+from .stages import STAGES, read_manifest, update_readme_block
+from .store import atomic_write_json, content_hash
 
 # profile sections each stage reads (earlier stages' outputs are always part of the key)
 SECTIONS = {
@@ -63,14 +71,55 @@ def check_disk(profile, stage: str) -> None:
                            "some space or point DELTA_LAB_RUNS / DELTA_LAB_CACHE elsewhere")
 
 
-def stage_key(profile, stage: str, run: str | None = None) -> str:
+def stage_inputs(profile, stage: str, run: str | None = None) -> dict:
+    """What a stage's key hashes, part by part: the notebook and the package modules it imports (path -> hash
+    of the file), the profile sections it reads, the earlier stages' output hashes, and the training run."""
     upstream = {s: (read_manifest(profile, s) or {}).get("content_hash") for s in STAGES[: STAGES.index(stage)]}
     missing = [s for s, h in upstream.items() if h is None]
     if missing:
         raise RuntimeError(f"{stage} needs the outputs of {', '.join(missing)} for profile {profile.name!r}; "
                            f"run them first (make {missing[0]} PROFILE={profile.name})")
-    code = hash_files(sorted((REPO_ROOT / "delta_utils").glob("*.py")) + [notebook_source(stage)], root=REPO_ROOT)
-    return content_hash(stage, code, profile.section_hash(*SECTIONS[stage]), upstream, run)
+    nb = notebook_source(stage)
+    code = {str(p.relative_to(REPO_ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+            for p in [nb, *depgraph.dependencies(nb)]}
+    return {"stage": stage, "code": code, "sections": {s: profile.section_hash(s) for s in SECTIONS[stage]},
+            "upstream": upstream, "run": run}
+
+
+def stage_key(profile, stage: str, run: str | None = None) -> str:
+    return content_hash(stage_inputs(profile, stage, run))
+
+
+def rerun_reason(prev: dict, inputs: dict, key: str, force: bool = False) -> str:
+    """Why a stage runs, from its last stage.json: which hashed inputs differ from those it recorded."""
+    if force:
+        return "forced (--force)"
+    if not prev:
+        return "no earlier run"
+    failed = "the last run failed" if prev.get("status") != "ok" else ""
+    if prev.get("key") == key:
+        return failed
+    old = prev.get("inputs")
+    if not old:
+        return "; ".join(x for x in (failed, "key changed (the last run recorded no per-input hashes)") if x)
+    changes = []
+    before, now = old.get("code", {}), inputs["code"]
+    files = sorted(f for f in before.keys() | now.keys() if before.get(f) != now.get(f))
+    if files:
+        note = {f: " (newly imported)" for f in now.keys() - before.keys()}
+        note.update({f: " (no longer imported)" for f in before.keys() - now.keys()})
+        changes.append("changed code: " + ", ".join(f + note.get(f, "") for f in files))
+    sec_before, sec_now = old.get("sections", {}), inputs["sections"]
+    sections = sorted(s for s in sec_before.keys() | sec_now.keys() if sec_before.get(s) != sec_now.get(s))
+    if sections:
+        changes.append("changed profile sections: " + ", ".join(sections))
+    up_before = old.get("upstream", {})
+    upstream = [s for s in inputs["upstream"] if up_before.get(s) != inputs["upstream"][s]]
+    if upstream:
+        changes.append("changed outputs of " + ", ".join(upstream))
+    if not changes:
+        changes.append("key changed (no recorded input differs: the key's recipe changed)")
+    return "; ".join(x for x in (failed, *changes) if x)
 
 
 def run_stage(profile_name: str, stage: str, force: bool = False, run: str | None = None) -> dict:
@@ -83,7 +132,8 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
         params["runs"] = [run]
     out = profile.run_dir() / stage / run if run else profile.run_dir() / stage
     out.mkdir(parents=True, exist_ok=True)
-    key = stage_key(profile, stage, run)
+    inputs = stage_inputs(profile, stage, run)
+    key = content_hash(inputs)
     label = f"{stage}/{run}" if run else stage
     status_file = out / "stage.json"
     prev = json.loads(status_file.read_text()) if status_file.is_file() else {}
@@ -100,7 +150,8 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
     src = out / f"{stage}.src.ipynb"
     jupytext.write(nb, src)
     executed = out / f"{stage}.ipynb"
-    print(f"[{label}] running on profile {profile.name} (key {key}) -> {executed}", flush=True)
+    print(f"[{label}] running on profile {profile.name}: {rerun_reason(prev, inputs, key, force)} (key {key}) "
+          f"-> {executed}", flush=True)
     t0 = time.monotonic()
     try:
         pm.execute_notebook(str(src), str(executed), parameters=params,
@@ -108,14 +159,14 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
                             log_output=True, stdout_file=sys.stdout, stderr_file=sys.stderr)
     except Exception:
         wall = time.monotonic() - t0
-        atomic_write_json(status_file, {"key": key, "status": "failed", "wall_s": round(wall, 1)})
+        atomic_write_json(status_file, {"key": key, "status": "failed", "wall_s": round(wall, 1), "inputs": inputs})
         _log(profile, label, "failed", wall, _peak_rss_mb(), key)
         raise
     finally:
         src.unlink(missing_ok=True)
     wall = time.monotonic() - t0
     rec = {"key": key, "status": "ok", "wall_s": round(wall, 1), "peak_rss_mb": _peak_rss_mb(),
-           "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+           "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "inputs": inputs}
     atomic_write_json(status_file, rec)
     _log(profile, label, "ran", wall, rec["peak_rss_mb"], key)
     print(f"[{label}] done in {wall:.0f} s, peak RSS of its processes {rec['peak_rss_mb']:.0f} MB", flush=True)
@@ -207,17 +258,11 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(r.name for r in load_profile(a.profile).train.runs))
         elif a.cmd == "report":
             print(report(a.profile))
-            from .stages import update_readme_block
-
             update_readme_block(f"timings:{load_profile(a.profile).name}", timings_markdown(a.profile))
         else:
-            from .decontam import ContaminationError
-            from .plan import check_runs, plan
-
             p = load_profile(a.profile)
             print(f"profile {p.name!r} is valid")
             try:
-                check_runs(p)
                 print(plan(p, load_data=a.load_data))
             except (ContaminationError, ValueError) as e:
                 print(f"error: {e}", file=sys.stderr)

@@ -9,31 +9,24 @@ from __future__ import annotations
 
 import math
 
+from . import decontam, prefsets
+from .batch import estimate_chunks
+from .benchmark_specs import BENCHMARKS
 from .config import Profile
+from .decontam import eval_sets
+from .judge import MAX_ATTEMPTS
 from .models import get_spec
-from .rubric import DIMENSION_NAMES, SYSTEM_PROMPT, USER_TEMPLATE
+from .rubric import SYSTEM_PROMPT, USER_TEMPLATE
+from .tasks import load_tasks
 
 GPU_GB = 80  # the planning unit: one 80-GB GPU (H100/A100-80GB)
-
-
-def expected_sets(profile: Profile) -> list[str]:
-    """The preference sets 03_pair builds for this profile (see `pairing.selections`)."""
-    g = profile.generation
-    names = [f"gen__{m}" for m in g.generators if m != g.rejected] + ["full"]
-    for f in profile.pairing.top_fractions:
-        pct = int(round(100 * f))
-        names += [f"top{pct}__{d}" for d in DIMENSION_NAMES + ["aggregate"]] + [f"random{pct}"]
-        names += [f"random{pct}__draw{i}" for i in range(1, profile.pairing.random_draws)]
-    return names + [f"correctness__{c}" for c in ("c2w", "c2c", "w2w", "w2c")]
 
 
 def _count(spec, load_data: bool) -> tuple[int | None, str, list | None]:
     """(items, note, problems) of a task spec. A hub benchmark is counted from the registry's published size
     unless `load_data` (then it is loaded, as the stage would); one that cannot be read counts as unknown."""
-    from .benchmarks import BENCHMARKS
-    from .tasks import load_tasks
 
-    if spec.family == "benchmark" and spec.path is None and not load_data and spec.benchmark != "humaneval":
+    if spec.family == "benchmark" and spec.path is None and not load_data and BENCHMARKS[spec.benchmark].on_hub:
         size = BENCHMARKS[spec.benchmark].size
         n = size if spec.n is None else (spec.n if size is None else min(spec.n, size))
         return n, "hub, published size*", None
@@ -62,7 +55,6 @@ def gpus_for(params_m: int, mode: str) -> tuple[float, int]:
 
 
 def plan(profile: Profile, load_data: bool = False) -> str:
-    from .judge import MAX_ATTEMPTS
 
     g, j, t, ev = profile.generation, profile.judge, profile.train, profile.evaluate
     lines = [f"profile {profile.name!r}: {profile.description}".rstrip(": "), ""]
@@ -70,7 +62,8 @@ def plan(profile: Profile, load_data: bool = False) -> str:
     samples = g.sampling.n
     gen_calls = _mul(n_train, len(g.generators), samples)
     traces = gen_calls
-    lines.append(f"01_generate  {_fmt(n_train)} training prompts ({profile.train_prompts.benchmark or profile.train_prompts.family}"
+    source = profile.train_prompts.benchmark or profile.train_prompts.family
+    lines.append(f"01_generate  {_fmt(n_train)} training prompts ({source}"
                  f"{'; ' + note if note else ''}) x {len(g.generators)} generators x {samples} samples = "
                  f"{_fmt(gen_calls)} calls, up to {g.sampling.max_tokens:,} tokens each, backend {g.backend}")
     judge_calls = _mul(traces, j.samples)
@@ -78,7 +71,7 @@ def plan(profile: Profile, load_data: bool = False) -> str:
                  f"(+ up to {MAX_ATTEMPTS - 1} retries of unparsable replies), judge {j.model} via {j.backend}")
     if j.backend == "openai_batch":
         lines.append("             " + batch_plan(profile, judge_calls))
-    sets = expected_sets(profile)
+    sets = prefsets.names(profile)
     lines.append(f"03_pair      {len(sets)} preference sets: {', '.join(sets)}")
     length = (f"{t.hparams.epochs:g} epochs of each run's data" if t.hparams.epochs else f"{t.hparams.max_steps} steps")
     lines.append(f"04_train     {len(t.runs)} runs of policy {t.policy} ({length} x batch "
@@ -108,7 +101,6 @@ def plan(profile: Profile, load_data: bool = False) -> str:
 
 def batch_plan(profile: Profile, calls: int | None) -> str:
     """How the judge's Batch API submissions split under the per-batch request and byte limits."""
-    from .batch import estimate_chunks
 
     j = profile.judge
     if calls is None:
@@ -121,8 +113,6 @@ def batch_plan(profile: Profile, calls: int | None) -> str:
 
 
 def decontamination_plan(profile: Profile, train_probs) -> str:
-    from . import decontam
-    from .evaluate import eval_sets
 
     if train_probs is None:
         return "decontamination: not checked (the training prompts are hub data: `make check LOAD_DATA=1` loads " \
@@ -167,13 +157,3 @@ def gpu_plan(profile: Profile) -> list[str]:
     else:
         out.append(f"  05_evaluate  hf in-process on {t.device}")
     return out
-
-
-def check_runs(profile: Profile) -> None:
-    """Every training run names a preference set this profile builds (a typo fails here, not at stage 04)."""
-    sets = set(expected_sets(profile))
-    bad = [(i, r) for i, r in enumerate(profile.train.runs) if r.preference_set not in sets]
-    if bad:
-        i, r = bad[0]
-        raise ValueError(f"train.runs.{i}.preference_set: {r.preference_set!r} is not a set this profile builds; "
-                         f"it builds: {', '.join(sorted(sets))}")

@@ -21,8 +21,9 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 
 def stable_json(obj: Any) -> str:
@@ -156,7 +157,7 @@ class RecordCache:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "RecordCache":
+    def __enter__(self) -> RecordCache:
         return self
 
     def __exit__(self, *exc) -> None:

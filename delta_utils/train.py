@@ -9,20 +9,22 @@ checkpoint.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .config import Profile, RunSpec
+from .config import Profile, RunSpec, load_profile
 from .models import model_path, weights_identity
 from .pairing import PairingError, kto_weights, load_set, to_kto
 from .stages import stage_dir, write_manifest
-from .store import atomic_dir, atomic_write_json, atomic_write_text, content_hash, stable_json
+from .store import RecordCache, atomic_dir, atomic_write_json, atomic_write_text, content_hash, stable_json
 
 STAGE = "04_train"
 
@@ -53,7 +55,8 @@ def check_pairs(df: pd.DataFrame, name: str) -> None:
         raise PairingError(f"preference set {name!r} is empty")
     same = df.apply(lambda r: r["chosen"][0]["content"].strip() == r["rejected"][0]["content"].strip(), axis=1)
     if same.any():
-        raise PairingError(f"preference set {name!r} has {int(same.sum())} pairs whose chosen and rejected texts are identical")
+        raise PairingError(f"preference set {name!r} has {int(same.sum())} pairs whose chosen and rejected texts "
+                           "are identical")
 
 
 def training_rows(profile: Profile, spec: RunSpec, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +83,6 @@ def run_hash(profile: Profile, spec: RunSpec, data: pd.DataFrame) -> str:
 
 def ref_store(profile: Profile):
     """Reference log-probs, persisted across runs (TRL recomputes them every run)."""
-    from .store import RecordCache
-
     return RecordCache(profile.run_dir() / "cache" / "ref_logps.sqlite")
 
 
@@ -175,8 +176,23 @@ def _check_trackio_dir() -> None:
               f"{sys.modules['trackio.utils'].TRACKIO_DIR}. Set it before starting Python.")
 
 
-def train_run(profile: Profile, spec: RunSpec) -> Path:
-    """Train one grid run (or reuse it if done with the same config and data); returns its folder."""
+@dataclass(frozen=True)
+class RunPlan:
+    """A grid run ready to train: its rows (in the trainer's order), the hash of everything it depends on, its
+    folder, and whether this process is the one that writes (rank 0, or the only process)."""
+
+    spec: RunSpec
+    pairs: pd.DataFrame
+    data: pd.DataFrame
+    hash: str
+    out: Path
+    main: bool
+
+
+def prepare_run(profile: Profile, spec: RunSpec) -> RunPlan | None:
+    """Read and check the run's preference set and settle its folder: None when the run is done with the
+    same config and data; otherwise the folder is emptied if it holds another config's checkpoints (resuming
+    a stranger's state would be wrong), kept if it holds this config's (a killed run resumes)."""
     pairs = load_set(profile, spec.preference_set)
     check_pairs(pairs, spec.preference_set)
     data = training_rows(profile, spec, pairs)
@@ -185,7 +201,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     done = out / "run.json"
     if done.is_file() and _read_hash(done) == h and (out / "final").is_dir():
         print(f"[{spec.name}] up to date ({h}), skipped")
-        return out
+        return None
     owner = _read_json(out / "checkpoint_of.json")
     if owner and owner.get("policy") not in (None, profile.train.policy) and _last_checkpoint(out / "checkpoints"):
         raise ValueError(f"[{spec.name}] {out / 'checkpoints'} holds checkpoints of policy {owner['policy']!r}, not "
@@ -196,11 +212,59 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
             shutil.rmtree(out)  # a different config or data: start over rather than resume a stranger
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "checkpoint_of.json", {"hash": h, "policy": profile.train.policy})
+    return RunPlan(spec, pairs, data, h, out, main)
 
+
+def trainer_args(profile: Profile, plan: RunPlan, device: str, precision: str) -> dict:
+    """The TrainingArguments shared by DPOConfig and KTOConfig (fields checked against the installed TRL)."""
+    hp, n_steps = profile.train.hparams, train_steps(profile.train.hparams, len(plan.data))
+    return dict(output_dir=str(plan.out / "checkpoints"), max_steps=n_steps,
+                per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
+                learning_rate=hp.learning_rate, beta=hp.beta, max_length=hp.max_length,
+                logging_steps=1, save_strategy="steps", save_steps=hp.save_steps or max(1, n_steps // 4),
+                save_total_limit=1, seed=hp.seed, data_seed=hp.seed,
+                report_to=[] if hp.report_to == "none" else [hp.report_to],
+                run_name=tracker_run_name(plan.spec.name, plan.hash), project=f"delta-lab-{profile.name}",
+                gradient_checkpointing=hp.gradient_checkpointing,
+                precompute_ref_log_probs=hp.precompute_ref_log_probs,
+                use_cpu=device == "cpu", bf16=precision == "bf16", dataloader_num_workers=0,
+                lr_scheduler_type="constant", warmup_steps=0,
+                logging_nan_inf_filter=False)  # the default hides NaN losses from the logs we check
+
+
+def _callbacks(profile: Profile, plan: RunPlan) -> list:
+    """Stop on a NaN loss (flagged on the trainer state), and give the tracker's run the profile, run and hash."""
+    from transformers import TrainerCallback
+
+    hp, spec = profile.train.hparams, plan.spec
+
+    class StopOnNaN(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and any(isinstance(v, float) and math.isnan(v) for k, v in logs.items() if "loss" in k):
+                control.should_training_stop = True
+                state.nan_stop = True  # read after training
+
+    class TrackerConfig(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):  # after TRL's own callback opened the run
+            info = {"delta_lab/profile": profile.name, "delta_lab/run": spec.name, "delta_lab/run_hash": plan.hash,
+                    "delta_lab/method": spec.method, "delta_lab/preference_set": spec.preference_set,
+                    "delta_lab/policy": profile.train.policy}
+            if state.is_world_process_zero and hp.report_to in ("trackio", "wandb"):
+                import importlib
+
+                importlib.import_module(hp.report_to).config.update(info, allow_val_change=True)
+
+    return [StopOnNaN(), TrackerConfig()]
+
+
+def build_trainer(profile: Profile, plan: RunPlan):
+    """(trainer, info): TRL's DPO or KTO trainer for the run, on the policy (LoRA or full), its reference
+    log-probs taken from the persisted store where an earlier run computed them. `info` holds the device,
+    the precision and the trainer class (which counts the reference rows it had to compute)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    hp = profile.train.hparams
+    hp, spec, data = profile.train.hparams, plan.spec, plan.data
     device = resolve_device(profile.train.device)
     precision = resolve_precision(hp.precision, device)
     policy_dir = model_path(profile.train.policy)
@@ -214,38 +278,7 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
 
         peft_config = LoraConfig(r=hp.lora.r, lora_alpha=hp.lora.alpha, lora_dropout=hp.lora.dropout,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    n_steps = train_steps(hp, len(data))
-    common = dict(output_dir=str(out / "checkpoints"), max_steps=n_steps,
-                  per_device_train_batch_size=hp.batch_size, gradient_accumulation_steps=hp.grad_accum,
-                  learning_rate=hp.learning_rate, beta=hp.beta, max_length=hp.max_length,
-                  logging_steps=1, save_strategy="steps", save_steps=hp.save_steps or max(1, n_steps // 4),
-                  save_total_limit=1, seed=hp.seed, data_seed=hp.seed,
-                  report_to=[] if hp.report_to == "none" else [hp.report_to], run_name=tracker_run_name(spec.name, h),
-                  project=f"delta-lab-{profile.name}",
-                  gradient_checkpointing=hp.gradient_checkpointing,
-                  precompute_ref_log_probs=hp.precompute_ref_log_probs,
-                  use_cpu=device == "cpu", bf16=precision == "bf16", dataloader_num_workers=0,
-                  lr_scheduler_type="constant", warmup_steps=0,
-                  logging_nan_inf_filter=False)  # the default hides NaN losses from the logs we check
-
-    class StopOnNaN(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kw):
-            if logs and any(isinstance(v, float) and math.isnan(v) for k, v in logs.items() if "loss" in k):
-                control.should_training_stop = True
-                state.nan_stop = True  # read after training
-
-    class TrackerConfig(TrainerCallback):
-        """The tracker's run config gets the profile, the run and its hash (after TRL's callback opened the run)."""
-
-        def on_train_begin(self, args, state, control, **kw):
-            info = {"delta_lab/profile": profile.name, "delta_lab/run": spec.name, "delta_lab/run_hash": h,
-                    "delta_lab/method": spec.method, "delta_lab/preference_set": spec.preference_set,
-                    "delta_lab/policy": profile.train.policy}
-            if state.is_world_process_zero and hp.report_to in ("trackio", "wandb"):
-                import importlib
-
-                importlib.import_module(hp.report_to).config.update(info, allow_val_change=True)
-
+    common = trainer_args(profile, plan, device, precision)
     if hp.report_to == "trackio":
         _check_trackio_dir()
     store = ref_store(profile) if hp.precompute_ref_log_probs else None
@@ -267,39 +300,55 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
         trainer_cls = KTOTrainer
         if store is not None:
             trainer_cls = _persisted_ref_kto(store, KTOTrainer, ref_identity(profile, precision))
-    ds = shared_dataset(data, out / "train_data", main)
+    ds = shared_dataset(data, plan.out / "train_data", plan.main)
     try:
         trainer = trainer_cls(model=model, args=args, train_dataset=ds, processing_class=tok,
-                              peft_config=peft_config, callbacks=[StopOnNaN(), TrackerConfig()])
+                              peft_config=peft_config, callbacks=_callbacks(profile, plan))
     finally:
         if store is not None:
             store.close()
-    ref_forwards = getattr(trainer_cls, "ref_forwards", None)
-    last = _last_checkpoint(out / "checkpoints", drop_incomplete=main)
+    return trainer, {"device": device, "precision": precision, "trainer_cls": trainer_cls, "tokenizer": tok}
+
+
+def write_record(profile: Profile, plan: RunPlan, trainer, info: dict, wall: float, resumed: Path | None) -> None:
+    """`run.json`: what was trained, on what, how fast and how (rank 0 only); then the checkpoints and the
+    on-disk training rows are removed (the final model is in `final/`)."""
+    hp, spec = profile.train.hparams, plan.spec
+    steps = [r for r in trainer.state.log_history if "loss" in r]
+    ref_forwards = getattr(info["trainer_cls"], "ref_forwards", None)
+    atomic_write_json(plan.out / "run.json", {
+        "hash": plan.hash, "run": spec.model_dump(), "hparams": hp.model_dump(), "policy": profile.train.policy,
+        "pairs": len(plan.pairs), "device": info["device"], "precision": info["precision"],
+        "wall_s": round(wall, 1), "steps": len(steps), "s_per_step": round(wall / max(1, len(steps)), 2),
+        "ref_logps_computed": ref_forwards,
+        "ref_logps_reused": None if ref_forwards is None else len(plan.data) - ref_forwards,
+        "resumed_from": str(resumed) if resumed else None, "report_to": hp.report_to,
+        "loss_type": spec.loss_type or ("sigmoid" if spec.method == "dpo" else "kto"),
+        "processes": trainer.accelerator.num_processes, "distributed": str(trainer.accelerator.distributed_type)})
+    shutil.rmtree(plan.out / "checkpoints", ignore_errors=True)
+    shutil.rmtree(plan.out / "train_data", ignore_errors=True)
+
+
+def train_run(profile: Profile, spec: RunSpec) -> Path:
+    """Train one grid run (or reuse it if done with the same config and data); returns its folder.
+    A killed run resumes from its last complete checkpoint."""
+    plan = prepare_run(profile, spec)
+    if plan is None:
+        return run_dir(profile, spec.name)
+    trainer, info = build_trainer(profile, plan)
+    last = _last_checkpoint(plan.out / "checkpoints", drop_incomplete=plan.main)
     t0 = time.monotonic()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.monotonic() - t0
-    if main:
-        atomic_write_text(out / "log.csv", pd.DataFrame(trainer.state.log_history).to_csv(index=False))
+    if plan.main:
+        atomic_write_text(plan.out / "log.csv", pd.DataFrame(trainer.state.log_history).to_csv(index=False))
     if getattr(trainer.state, "nan_stop", False):
-        raise FloatingPointError(f"[{spec.name}] loss became NaN; the last good checkpoint is in {out / 'checkpoints'}")
-    save_final(trainer, tok, out / "final")
-    if not main:
-        return out
-    steps = [r for r in trainer.state.log_history if "loss" in r]
-    atomic_write_json(done, {"hash": h, "run": spec.model_dump(), "hparams": hp.model_dump(),
-                             "policy": profile.train.policy, "pairs": len(pairs), "device": device, "precision": precision,
-                             "wall_s": round(wall, 1), "steps": len(steps),
-                             "s_per_step": round(wall / max(1, len(steps)), 2),
-                             "ref_logps_computed": ref_forwards,
-                             "ref_logps_reused": None if ref_forwards is None else len(data) - ref_forwards,
-                             "resumed_from": str(last) if last else None, "report_to": hp.report_to,
-                             "loss_type": spec.loss_type or ("sigmoid" if spec.method == "dpo" else "kto"),
-                             "processes": trainer.accelerator.num_processes,
-                             "distributed": str(trainer.accelerator.distributed_type)})
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    shutil.rmtree(out / "train_data", ignore_errors=True)
-    return out
+        raise FloatingPointError(f"[{spec.name}] loss became NaN; the last good checkpoint is in "
+                                 f"{plan.out / 'checkpoints'}")
+    save_final(trainer, info["tokenizer"], plan.out / "final")
+    if plan.main:
+        write_record(profile, plan, trainer, info, wall, last)
+    return plan.out
 
 
 def shared_dataset(data: pd.DataFrame, folder: Path, main: bool):
@@ -338,8 +387,6 @@ def save_final(trainer, tok, final: Path) -> None:
 
 
 def _read_json(p: Path) -> dict | None:
-    import json
-
     try:
         return json.loads(p.read_text())
     except (OSError, ValueError):
@@ -365,8 +412,6 @@ def _last_checkpoint(d: Path, drop_incomplete: bool = False) -> Path | None:
 
 def run(profile: Profile, names: list[str] | None = None) -> pd.DataFrame:
     """Train the grid's runs (or only `names`); the stage manifest lists every finished run of the grid."""
-    import json
-
     unknown = set(names or []) - {r.name for r in profile.train.runs}
     if unknown:
         raise ValueError(f"unknown run(s) {sorted(unknown)}; the grid has {[r.name for r in profile.train.runs]}")
@@ -395,8 +440,6 @@ def training_logs(profile: Profile) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> None:
     """Train grid runs outside a notebook, e.g. under `accelerate launch` on several GPUs."""
     import argparse
-
-    from .config import load_profile
 
     ap = argparse.ArgumentParser(prog="python -m delta_utils.train")
     ap.add_argument("--profile", default="tiny")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from .checking import extract_number
+from .tasks.checking import extract_number
 
 _NUM = r"-?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
 _UNUM = r"(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"

@@ -28,12 +28,16 @@
 profile = "tiny"
 
 # %%
-from delta_utils import generate
+from IPython.display import Markdown, display
+
+from delta_utils import examples, generate
 from delta_utils.config import load_profile
+from delta_utils.stages import read_table
 
 prof = load_profile(profile)
 print(prof.description)
 traces = generate.run(prof)
+problems = read_table(prof.run_dir() / "01_generate/problems.jsonl")
 ladder = generate.ladder_table(prof, traces)
 ladder
 
@@ -42,27 +46,20 @@ ladder
 # training prompts; `gap_vs_rejected` is the generator-level delta against the fixed rejected
 # generator; `truncated` is the share of traces cut by `max_tokens` (a truncated trace usually has
 # no final answer).
+#
+# **One problem, every generator.** A training prompt with its reference answer and each
+# generator's trace, as the judge and the trainer will see them, with the answer the checker
+# extracted. The example is the first prompt on which the generators disagree.
 
 # %%
-import matplotlib.pyplot as plt
-import seaborn as sns
+display(Markdown(examples.generation_markdown(examples.generation_example(traces, problems))))
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-sns.barplot(data=ladder.reset_index(), x="model", y="accuracy", ax=axes[0])
-axes[0].set(ylim=(0, 1), title="accuracy on the training prompts")
-sns.boxplot(data=traces, x="model", y="completion_tokens", ax=axes[1])
-axes[1].set(title="trace length (tokens)")
-for ax in axes:
-    ax.tick_params(axis="x", rotation=15)
-fig.tight_layout()
+# %%
+examples.ladder_figure(ladder, traces)
 
 # %% [markdown]
 # **Figure.** Left: capability rises along the ladder; the rejected generator sits lowest. Right:
 # trace lengths; look for generators that hit the length cap, since their answers go missing.
 
 # %%
-rej = prof.generation.rejected
-best = ladder["accuracy"].idxmax()
-print(f"Takeaway: {len(traces)} traces from {len(ladder)} generators. The rejected generator {rej} "
-      f"solves {ladder.loc[rej, 'accuracy']:.0%} of the prompts; the strongest, {best}, solves "
-      f"{ladder.loc[best, 'accuracy']:.0%}, a generator-level gap of {ladder.loc[best, 'gap_vs_rejected']:+.0%}.")
+print(examples.generate_takeaway(prof, ladder, traces))

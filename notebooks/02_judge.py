@@ -9,7 +9,8 @@
 #
 # **Reads:** `01_generate/traces.jsonl`, `problems.jsonl`. **Writes:** `runs/<profile>/02_judge/`
 # `judgments.jsonl` (every judge reply, raw text kept, parse status), `scores.jsonl` (per-trace
-# mean and spread) and `verifier.jsonl` (the programmatic verifier's scores for the same traces). A reply that does not parse is retried, then marked failed — never scored.
+# mean and spread) and `verifier.jsonl` (the programmatic verifier's scores for the same traces). A
+# reply that does not parse is retried, then marked failed — never scored.
 #
 # **Judge.** The embedded default uses a local packaged model through the same llama.cpp server
 # and OpenAI client as generation, with JSON-schema constrained output; at paper scale, any
@@ -28,9 +29,10 @@
 profile = "tiny"
 
 # %%
-from delta_utils import judge
-from delta_utils.config import load_profile
-from delta_utils.rubric import DIMENSION_NAMES
+from IPython.display import Markdown, display
+
+from delta_utils import examples, judge
+from delta_utils.config import REPO_ROOT, load_profile
 from delta_utils.stages import read_table
 
 prof = load_profile(profile)
@@ -39,41 +41,21 @@ summary = judge.failure_summary(judgments, prof.judge)
 summary
 
 # %% [markdown]
-# **One judgment, up close.** The judge's prompt for one trace, its raw reply, the probability-weighted
-# scores read from that reply, and the programmatic verifier's scores for the same trace.
+# **One judgment, up close.** The judge's prompt for one trace (the rubric, then the problem and the
+# trace), its raw reply, and below, per dimension, the probability-weighted score read from that
+# reply, the integer it wrote, and the programmatic verifier's score for the same trace. The example
+# is the trace on which the judge and the verifier disagree most.
 
 # %%
-from delta_utils.rubric import judge_messages
-
 traces = read_table(prof.run_dir() / "01_generate/traces.jsonl")
 problems = read_table(prof.run_dir() / "01_generate/problems.jsonl")
 verifier = read_table(prof.run_dir() / "02_judge/verifier.jsonl")
-one = judgments[judgments["status"] == "ok"].iloc[0]
-trace = traces.set_index("trace_id").loc[one["trace_id"]]
-question = problems.set_index("id").loc[trace["item_id"], "question"]
-for m in judge_messages(question, trace["text"]):
-    print(f"--- {m['role']} ---\n{m['content']}\n")
-print(f"--- judge reply ({one['scoring']}) ---\n{one['raw']}\n")
-import pandas as pd
-
-pd.DataFrame({"judge (expected)": [one[d] for d in DIMENSION_NAMES],
-              "judge (sampled)": [one.get(f"{d}_sampled", one[d]) for d in DIMENSION_NAMES],
-              "verifier": verifier.set_index("trace_id").loc[one["trace_id"], DIMENSION_NAMES].tolist()},
-             index=DIMENSION_NAMES)
+one = examples.judge_example(judgments, traces, problems, verifier)
+display(Markdown(examples.judge_markdown(one)))
+one["scores"].round(2)
 
 # %%
-import matplotlib.pyplot as plt
-import seaborn as sns
-
-scored = traces.merge(scores, on="trace_id")
-long = scored.melt(id_vars=["model"], value_vars=[f"{d}_mean" for d in DIMENSION_NAMES],
-                   var_name="dimension", value_name="score")
-long["dimension"] = long["dimension"].str.removesuffix("_mean")
-fig, ax = plt.subplots(figsize=(9, 3.8))
-sns.barplot(data=long, x="dimension", y="score", hue="model", ax=ax)
-ax.set(ylim=(1, 5), title=f"mean judged score per dimension ({prof.judge.model} as judge)")
-ax.tick_params(axis="x", rotation=15)
-fig.tight_layout()
+examples.scores_figure(prof, traces, scores)
 
 # %% [markdown]
 # **Figure.** Mean judged score per dimension and generator. If the judge tracks quality, stronger
@@ -97,47 +79,24 @@ judge.self_consistency(judgments)
 
 # %%
 agree = judge.agreement(scores, verifier)
-fig, ax = plt.subplots(figsize=(7, 3))
-ax.errorbar(agree["dimension"], agree["spearman"], yerr=[agree["spearman"] - agree["ci_low"],
-            agree["ci_high"] - agree["spearman"]], fmt="o", capsize=4)
-ax.axhline(0, color="grey", lw=0.8)
-ax.set(ylim=(-1, 1), ylabel="Spearman rho", title="judge vs programmatic verifier")
-ax.tick_params(axis="x", rotation=15)
-fig.tight_layout()
+display(examples.agreement_figure(agree))
 agree
 
 # %% [markdown]
 # **Validation on labelled real solutions.** Per dimension and for the aggregate, the AUC of the
 # judge's score for telling correct solutions from incorrect ones, with DeLong's 95 % CI. 0.5 (the
-# grey line) is a judge that cannot tell them apart; look for intervals that clear it.
+# grey line) is a judge that cannot tell them apart; look for intervals that clear it. Any JSONL of
+# `question` / `solution` / `is_correct` rows can be validated the same way with `judge.validate`.
 
 # %%
-from delta_utils.config import REPO_ROOT
-
-n_valid = prof.judge.validation_items
-if n_valid:
-    validation = judge.validate(prof, REPO_ROOT / "tests/data/labelled_solutions.jsonl", limit=n_valid)
-    fig, ax = plt.subplots(figsize=(7, 3))
-    ax.errorbar(validation["dimension"], validation["auc"], yerr=[validation["auc"] - validation["ci_low"],
-                validation["ci_high"] - validation["auc"]], fmt="o", capsize=4)
-    ax.axhline(0.5, color="grey", lw=0.8)
-    ax.set(ylim=(0, 1), ylabel="AUC (correct vs incorrect)", title=f"{prof.judge.model} on labelled solutions")
-    ax.tick_params(axis="x", rotation=15)
-    fig.tight_layout()
+validation = None
+if prof.judge.validation_items:
+    validation = judge.validate(prof, REPO_ROOT / "tests/data/labelled_solutions.jsonl",
+                                limit=prof.judge.validation_items)
+    display(examples.validation_figure(validation, prof.judge.model))
     display(validation)
 else:
-    validation = None
     print("judge.validation_items is 0: validation skipped")
 
 # %%
-by_correct = scored.groupby("correct")["aggregate_mean"].mean()
-print(f"Takeaway: {len(scores)} traces judged in {summary['judge_calls']} calls, parse-failure rate "
-      f"{summary['parse_failure_rate']:.1%}. Correct traces average {by_correct.get(True, float('nan')):.2f} "
-      f"on the aggregate, incorrect ones {by_correct.get(False, float('nan')):.2f}. Best judge-verifier "
-      f"agreement: {agree.loc[agree.spearman.idxmax(), 'dimension'] if agree.spearman.notna().any() else 'n/a'} "
-      f"(rho {agree.spearman.max():.2f})."
-      + ("" if validation is None else
-         f" On {int(validation['judged'].iloc[0])} labelled real solutions the aggregate's AUC for telling right "
-         f"from wrong is {validation.set_index('dimension').loc['aggregate', 'auc']:.2f} (95 % CI "
-         f"{validation.set_index('dimension').loc['aggregate', 'ci_low']:.2f}-"
-         f"{validation.set_index('dimension').loc['aggregate', 'ci_high']:.2f})."))
+print(examples.judge_takeaway(summary, traces, scores, agree, validation))

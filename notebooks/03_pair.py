@@ -21,46 +21,45 @@ profile = "tiny"
 
 # %%
 import pandas as pd
+from IPython.display import Markdown, display
 
-from delta_utils import pairing
+from delta_utils import examples, pairing
 from delta_utils.config import load_profile
-from delta_utils.rubric import DIMENSION_NAMES
 
 prof = load_profile(profile)
 sets = pairing.run(prof)
-sizes = pd.Series({k: len(v) for k, v in sets.items()}, name="pairs")
-sizes.to_frame()
+pd.read_json(prof.run_dir() / "03_pair" / "card.jsonl", lines=True).set_index("set")
+
+# %% [markdown]
+# **Table: the sets.** One row per preference set: its size, the share of chosen and rejected traces
+# that are correct, the mean aggregate delta, the share of a top-k selection that the seeded
+# tie-break (not the score) chose, and the KTO weights that balance its desirable and undesirable
+# examples.
+#
+# **One pair, up close.** The pair of the full set with the largest aggregate delta: the prompt,
+# the chosen and the rejected trace exactly as the trainer reads them, and per dimension the judged
+# chosen and rejected means and their delta. Top-k selection ranks pairs by one of these deltas.
 
 # %%
-import matplotlib.pyplot as plt
-import seaborn as sns
+ex = examples.pair_example(sets)
+display(Markdown(examples.pair_markdown(ex)))
+ex["deltas"].round(2)
 
-gen_sets = pd.concat([v for k, v in sets.items() if k.startswith("gen__")], ignore_index=True)
-means = gen_sets.groupby("chosen_model")[[f"delta_{d}" for d in DIMENSION_NAMES]].mean()
-fig, ax = plt.subplots(figsize=(8, 3))
-sns.heatmap(means, annot=True, fmt=".2f", center=0, cmap="vlag", ax=ax)
-ax.set(title="mean judged delta (chosen - rejected) per dimension", ylabel="chosen generator")
-fig.tight_layout()
+# %%
+examples.delta_heatmap(sets)
 
 # %% [markdown]
 # **Figure.** Mean sample-level delta per dimension for each generator-level set. The study expects
-# delta to grow with the generator gap: rows lower in the ladder should be warmer.
+# delta to grow with the generator gap: the row of the stronger chosen generator should be warmer.
 
 # %% [markdown]
-# **Correctness-controlled sets.** A prompt is in the shared set when its traces offer every
-# combination (a correct and a wrong chosen trace, a correct and a wrong rejected trace). With one
-# sample per generator and a weak rejected generator few prompts qualify; more samples per prompt
-# (`generation.sampling.n`) make more qualify.
+# **Correctness-controlled sets.** Chosen traces from one generator, rejected ones from the rejected
+# generator; c2w and w2w share their prompts and rejected traces (as do c2c and w2c), so they differ
+# only in whether the chosen trace is correct. A prompt qualifies when its chosen generator has both
+# a correct and a wrong sample: more samples per prompt (`generation.sampling.n`) make more qualify.
 
 # %%
-corr = {k: len(v) for k, v in sets.items() if k.startswith("correctness__")}
-print(corr)
-print((prof.run_dir() / "03_pair" / "README.md").read_text().split("\n\n")[-1])
+{k: len(v) for k, v in sets.items() if k.startswith("correctness__")}
 
 # %%
-full = sets["full"]
-print(f"Takeaway: {len(sets)} preference sets; the largest-gap set pairs {full['chosen_model'].iloc[0]} "
-      f"with {full['rejected_model'].iloc[0]} on {len(full)} prompts, chosen correct in "
-      f"{full['chosen_correct'].mean():.0%} and rejected correct in {full['rejected_correct'].mean():.0%} "
-      f"of pairs; mean aggregate delta {full['delta_aggregate'].mean():+.2f}. Correctness-controlled sets: "
-      f"{max(corr.values()) if corr else 0} pairs each.")
+print(examples.pair_takeaway(sets))

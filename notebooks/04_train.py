@@ -21,32 +21,31 @@ profile = "tiny"
 runs = []
 
 # %%
-from delta_utils import train
+import json
+
+from delta_utils import examples, train
 from delta_utils.config import load_profile
 
 prof = load_profile(profile)
 done = train.run(prof, names=runs or None)
-done = done.reindex(columns=["name", "pairs", "steps", "wall_s", "s_per_step", "device",
-                             "ref_logps_computed", "ref_logps_reused"])
-done
+done.reindex(columns=["name", "pairs", "steps", "wall_s", "s_per_step", "device", "ref_logps_computed",
+                      "ref_logps_reused"])
+
+# %% [markdown]
+# **One run, up close.** The record of the first run trained here: what it trained on, the
+# hyper-parameters TRL was given, and how long it took.
 
 # %%
-import matplotlib.pyplot as plt
-import seaborn as sns
+first = (runs or [r.name for r in prof.train.runs])[0]
+examples.training_config(json.loads((train.run_dir(prof, first) / "run.json").read_text()))
 
+# %%
 logs = train.training_logs(prof)
-metrics = [m for m in ["loss", "rewards/margins"] if m in logs.columns]
-fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.4), squeeze=False)
-for ax, m in zip(axes[0], metrics):
-    sns.lineplot(data=logs.dropna(subset=[m]), x="step", y=m, hue="run", ax=ax)
-    ax.set(title=m)
-fig.tight_layout()
+examples.training_figure(logs)
 
 # %% [markdown]
 # **Figure.** Training loss and reward margin (chosen minus rejected implicit reward) per run. A
 # rising margin means the policy is separating chosen from rejected traces; KTO logs no margin.
 
 # %%
-print(f"Takeaway: {len(done)} runs trained, {done['steps'].sum()} optimizer steps in "
-      f"{done['wall_s'].sum():.0f} s ({done['s_per_step'].mean():.1f} s/step on {done['device'].iloc[0] if len(done) else '-'}); "
-      f"reference log-probs reused for {int(done['ref_logps_reused'].fillna(0).sum())} pairs.")
+print(examples.train_takeaway(done))

@@ -24,13 +24,24 @@
 profile = "tiny"
 
 # %%
-from delta_utils import evaluate
+from IPython.display import Markdown, display
+
+from delta_utils import evaluate, examples
 from delta_utils.config import load_profile
 
 prof = load_profile(profile)
 records = evaluate.run(prof)
 summary = evaluate.summarize(records)
 summary[["model", "kind", "eval_set", "domain", "n_items", "samples", "accuracy", "ci_low", "ci_high"]]
+
+# %% [markdown]
+# **One item, every checkpoint.** An evaluation item with its reference answer, and what the base
+# policy and each trained run answered (first sample) with the answer the checker extracted. The
+# example is the first item on which the checkpoints disagree.
+
+# %%
+questions = {p.id: p.question for ps in evaluate.eval_sets(prof).values() for p in ps}
+display(Markdown(examples.prediction_markdown(examples.prediction_example(records, questions))))
 
 # %%
 pol = records[records["kind"] == "policy"]
@@ -46,12 +57,8 @@ diffs
 
 # %% [markdown]
 # **Table.** Accuracy difference of each trained run against the base policy on the same items, with
-# a 95 % paired-bootstrap CI and p-value. An interval that spans 0 means no detectable change at
-# this sample size.
+# a 95 % paired-bootstrap CI, the exact paired test's p-value and the minimum detectable effect
+# (80 % power). An interval that spans 0 means no detectable change at this sample size.
 
 # %%
-best = diffs.loc[diffs["diff"].idxmax()] if len(diffs) else None
-base = summary[(summary.model == "base")]
-print("Takeaway: base policy accuracy " + ", ".join(f"{r.eval_set} {r.accuracy:.0%}" for r in base.itertuples())
-      + (f"; the largest change is {best['model']} on {best['eval_set']}: {best['diff']:+.1%} "
-         f"[{best['ci_low']:+.1%}, {best['ci_high']:+.1%}], p={best['p_value']:.2f}." if best is not None else "."))
+print(examples.evaluate_takeaway(summary, diffs))

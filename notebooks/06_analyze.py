@@ -28,22 +28,24 @@
 profile = "tiny"
 
 # %%
-import pandas as pd
-from IPython.display import Image, Markdown, display
+from IPython.display import Markdown, display
 
-from delta_utils import analyze
+from delta_utils import analyze, figures, findings, tables
 from delta_utils.config import load_profile
 
 prof = load_profile(profile)
-paths = analyze.run(prof)
-figs = analyze.figures_dir(prof)
+t = tables.load(prof)  # every stage's outputs, read once; each figure below draws from these tables alone
+out = figures.figures_dir(prof)
+print(f"{len(t.traces)} traces, {len(t.runs)} trained runs, {t.items.index.get_level_values('item_id').nunique()} "
+      f"evaluation items; figures go to {out}")
 
+# %% [markdown]
+# **The numbers every figure starts from.** One row per trained run and domain: the run's accuracy
+# change over the base policy (`diff`), paired over the same evaluation items, with its 95 % CI,
+# the exact test's p-value and the minimum detectable effect (`mde`).
 
-def show(name):
-    display(Image(filename=str(figs / f"{name}.png")))
-
-
-print("\n".join(p.name for p in paths.values()))
+# %%
+t.gains[["run", "method", "preference_set", "domain", "diff", "ci_low", "ci_high", "p_value", "mde", "n"]].round(3)
 
 # %% [markdown]
 # **1 · Generator ladder.** Accuracy of each trace writer on the training prompts (and on the
@@ -51,7 +53,9 @@ print("\n".join(p.name for p in paths.values()))
 # bar and the rejected generator's bar is the generator-level delta.
 
 # %%
-show("generator_ladder")
+fig = figures.generator_ladder(prof, t)
+fig.save(out)
+fig
 
 # %% [markdown]
 # **2 · Generator-level delta → gains.** Each point is one training run on a generator-level set:
@@ -60,7 +64,9 @@ show("generator_ladder")
 # most clearly out of domain. Error bars crossing zero mean no detectable change.
 
 # %%
-show("generator_gains")
+fig = figures.generator_gains(prof, t)
+fig.save(out)
+fig
 
 # %% [markdown]
 # **3 · Sample-level delta per dimension.** Distribution of the judged quality gap (chosen minus
@@ -69,10 +75,19 @@ show("generator_gains")
 # axis.
 
 # %%
-show("delta_by_dimension")
+fig = figures.delta_by_dimension(prof, t)
+fig.save(out)
+fig
+
+# %% [markdown]
+# **3b · Delta vs gap.** The mean judged delta per dimension (bold: the aggregate) against the chosen
+# generator's capability gap, 95 % CI over pairs. The paper: every line rises to the right — a more
+# capable chosen generator writes traces the judge rates further above the rejected one.
 
 # %%
-show("delta_vs_gap")
+fig = figures.delta_vs_gap(prof, t)
+fig.save(out)
+fig
 
 # %% [markdown]
 # **4 · Data efficiency.** Accuracy change over base (all evaluation items) vs the fraction of the
@@ -81,7 +96,9 @@ show("delta_vs_gap")
 # above random.
 
 # %%
-show("data_efficiency")
+fig = figures.data_efficiency(prof, t)
+fig.save(out)
+fig
 
 # %% [markdown]
 # **5 · Which dimension selects best.** At one kept fraction, one bar per selection dimension next
@@ -89,7 +106,9 @@ show("data_efficiency")
 # whether its interval clears random's.
 
 # %%
-show("dimension_selection")
+fig = figures.dimension_selection(prof, t)
+fig.save(out)
+fig
 
 # %% [markdown]
 # **6 · Correctness ablation.** Accuracy after training on correct→wrong, correct→correct,
@@ -98,7 +117,9 @@ show("dimension_selection")
 # generator and prompt; the canvas says so when the profile has none.
 
 # %%
-show("correctness_ablation")
+fig = figures.correctness_ablation(prof, t)
+fig.save(out)
+fig
 
 # %% [markdown]
 # **7 · Judge quality.** Left: Spearman correlation between the judge's score and the programmatic
@@ -106,7 +127,9 @@ show("correctness_ablation")
 # Right: the spread across the judge's k samples per trace (lower is steadier).
 
 # %%
-show("judge_quality")
+fig = figures.judge_quality(prof, t)
+fig.save(out)
+fig
 
 # %% [markdown]
 # **8 · Training dynamics.** Loss, reward margin and reward accuracy per logged step and run. A
@@ -114,7 +137,9 @@ show("judge_quality")
 # training pairs.
 
 # %%
-show("training_curves")
+fig = figures.training_curves(prof, t)
+fig.save(out)
+fig
 
 # %% [markdown]
 # **9 · Findings.** Each claim of the paper, the comparison that tests it on this profile, the
@@ -127,8 +152,8 @@ show("training_curves")
 # what this profile's evaluation sets can see at all.
 
 # %%
-findings = pd.read_csv(figs / "findings.csv")
-display(Markdown((figs / "findings.md").read_text()))
+f = findings.findings(prof, t.records, t.traces, t.pairs)
+display(Markdown(findings.findings_markdown(f)))
 
 # %% [markdown]
 # **10 · Can this run measure anything?** The diagnostics behind every verdict, each beside its
@@ -138,8 +163,17 @@ display(Markdown((figs / "findings.md").read_text()))
 # judge's preference for its own model's traces beyond what the verifier explains.
 
 # %%
-display(Markdown(analyze.diagnostics_markdown(pd.read_csv(figs / "diagnostics.csv"))))
+display(Markdown(findings.diagnostics_markdown(findings.diagnostics(prof, t.traces, t.scores, t.verifier, t.records))))
+
+# %% [markdown]
+# **Writing it down.** The findings, gains and diagnostics tables go beside the figures
+# (`findings.{csv,md}`, `gains.csv`, `diagnostics.csv`, `results.md`), and into the README's blocks
+# for this profile when the figures folder is the repository's own.
+
+# %%
+written = analyze.write_findings(prof, t)
+print("\n".join(str(p) for p in written.values()))
 
 # %%
 # Takeaway, written from the findings and the gains over the base policy
-print(analyze.takeaway(prof, findings, pd.read_csv(figs / "gains.csv")))
+print(findings.takeaway(prof, f, t.gains))

@@ -16,3 +16,23 @@ def runs_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("DELTA_LAB_FIGURES", str(tmp_path / "figures"))
     return tmp_path
+
+
+# ---------------------------------------------------------------- where the suite's time goes
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Seconds per test file (setup + call + teardown), longest first: the CI breakdown."""
+    if not _FILE_SECONDS:
+        return
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.section("seconds per test file")
+    for path, s in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{s:8.1f} s  {100 * s / total:5.1f} %  {path}")
+    terminalreporter.write_line(f"{total:8.1f} s  total")

@@ -43,7 +43,7 @@ class FakeOpenAI:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         self.thread.start()
         return self
 
@@ -79,14 +79,16 @@ class FakeOpenAI:
         msgs = body.get("messages") or []
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
                 "usage": {"prompt_tokens": sum(len(m.get("content", "")) // 4 for m in msgs),
                           "completion_tokens": max(1, len(content) // 4), "total_tokens": 0}}
 
     # -- Batch API
     def upload(self, content_type: str, raw: bytes) -> dict:
         msg = email.parser.BytesParser().parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
-        data = next(p.get_payload(decode=True) for p in msg.get_payload() if p.get_param("name", header="content-disposition") == "file")
+        data = next(p.get_payload(decode=True) for p in msg.get_payload()
+                    if p.get_param("name", header="content-disposition") == "file")
         fid = f"file-{len(self.files)}"
         self.files[fid] = data
         return {"id": fid, "object": "file", "bytes": len(data), "created_at": 0, "filename": "requests.jsonl",

@@ -4,7 +4,7 @@ smoke-profile outputs in test_notebooks.)"""
 import pandas as pd
 import pytest
 
-from delta_utils import analyze
+from delta_utils import analyze, findings, tables
 from delta_utils.config import load_profile
 
 
@@ -33,25 +33,15 @@ def _records(correct_upto: dict[str, int]) -> pd.DataFrame:
 RECORDS = {"base": 5, "dpo_gen_qwen0.5b": 6, "kto_gen_qwen0.5b": 4, "dpo_top50_step": 8, "dpo_random50": 6}
 
 
-def test_classify():
-    assert analyze.classify("gen__qwen2.5-coder-1.5b") == {"kind": "generator", "chosen_model": "qwen2.5-coder-1.5b"}
-    assert analyze.classify("top25__step_coherence") == {"kind": "topk", "fraction": 0.25,
-                                                         "dimension": "step_coherence"}
-    assert analyze.classify("random50") == {"kind": "random", "fraction": 0.5, "draw": 0}
-    assert analyze.classify("random50__draw2") == {"kind": "random", "fraction": 0.5, "draw": 2}
-    assert analyze.classify("full")["kind"] == "full"
-    assert analyze.classify("correctness__w2c") == {"kind": "correctness", "combination": "w2c"}
-
-
 def test_runs_table_marks_the_widest_pool_as_full(smoke):
-    runs = analyze.runs_table(smoke, _traces()).set_index("run")
+    runs = tables.runs_table(smoke, _traces()).set_index("run")
     assert runs.loc["dpo_gen_qwen0.5b", "gap"] == pytest.approx(0.5)
     assert runs.loc["dpo_gen_qwen0.5b", "is_full"] and not runs.loc["dpo_top50_step", "is_full"]
     assert runs.loc["dpo_top50_step", "fraction"] == 0.5 and runs.loc["dpo_random50", "kind"] == "random"
 
 
 def test_gains_are_paired_differences_per_domain(smoke):
-    g = analyze.gains(smoke, _records(RECORDS), _traces()).set_index(["run", "domain"])
+    g = tables.gains(smoke, _records(RECORDS), _traces()).set_index(["run", "domain"])
     assert g.loc[("dpo_top50_step", "in"), "diff"] == pytest.approx(0.3)
     assert g.loc[("dpo_top50_step", "all"), "n"] == 20
     assert g.loc[("kto_gen_qwen0.5b", "out"), "diff"] == pytest.approx(-0.1)
@@ -64,7 +54,7 @@ def test_gains_are_paired_differences_per_domain(smoke):
 def test_findings_from_numbers(smoke):
     pairs = pd.DataFrame({"chosen_model": ["qwen2.5-coder-0.5b"] * 2, "prompt_id": ["p0", "p1"],
                           "delta_aggregate": [1.0, 0.5]})
-    f = analyze.findings(smoke, _records(RECORDS), _traces(), pairs)
+    f = findings.findings(smoke, _records(RECORDS), _traces(), pairs)
     top_vs_random = f[f["claim_id"] == "topk_vs_random"].iloc[0]
     assert top_vs_random["comparison"] == "dpo_top50_step - mean(dpo_random50)"
     # 4 items better, none worse, of 20: the exact McNemar p is 2 * 0.5**4 = 0.125, not evidence
@@ -81,10 +71,10 @@ def test_findings_from_numbers(smoke):
     gen = f[f["claim_id"] == "generator_gap"]
     assert len(gen) == 2 and (gen["verdict"] == "n/a").all() and gen["note"].str.len().gt(0).all()
     assert f[f["claim_id"] == "correctness"]["verdict"].iloc[0] == "n/a"
-    g = analyze.gains(smoke, _records(RECORDS), _traces())
-    text = analyze.takeaway(smoke, f, g)
+    g = tables.gains(smoke, _records(RECORDS), _traces())
+    text = findings.takeaway(smoke, f, g)
     assert "1 support" in text and "1 are inconclusive" in text and "dpo_top50_step (+30.0% on all items" in text
-    md = analyze.findings_markdown(f)
+    md = findings.findings_markdown(f)
     assert "+20.0%" in md and md.count("\n") == len(f) + 2 and "0.125" in md
 
 
@@ -98,7 +88,7 @@ def test_superiority_verdicts_follow_the_exact_test(smoke, top, verdict):
             rows.append({"model": model, "kind": "policy", "eval_set": "a", "domain": "in", "item_id": f"a{i}",
                          "sample": 0, "correct": i < k})
     pairs = pd.DataFrame({"chosen_model": ["qwen2.5-coder-0.5b"], "prompt_id": ["p0"], "delta_aggregate": [1.0]})
-    f = analyze.findings(smoke, pd.DataFrame(rows), _traces(), pairs).set_index(["claim_id", "method"])
+    f = findings.findings(smoke, pd.DataFrame(rows), _traces(), pairs).set_index(["claim_id", "method"])
     assert f.loc[("topk_vs_random", "dpo"), "verdict"] == verdict
     assert f.loc[("topk_vs_random", "kto"), "verdict"] == "n/a"  # smoke trains no KTO top-k run
 
@@ -123,7 +113,7 @@ def test_generator_claims_follow_the_measured_gaps(acc_15b, expect):
                           "prompt_id": ["p0", "p1"] * 2, "delta_aggregate": [1.0, 0.5, 1.5, 1.0]})
     recs = _records({"base": 5, "dpo_gen_qwen0.5b": 5, "dpo_gen_qwen1.5b": 7, "kto_gen_qwen0.5b": 6,
                      "kto_gen_qwen1.5b": 6, "dpo_top50_step": 6, "dpo_random50": 5})
-    f = analyze.findings(tiny, recs, traces, pairs)
+    f = findings.findings(tiny, recs, traces, pairs)
     gen = f[f["claim"].str.startswith("Generator-level")].set_index("method")
     delta = f[f["claim"].str.startswith("Sample-level")].iloc[0]
     if expect == "compared":
@@ -156,9 +146,8 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
             # the judge tracks the verifier, plus half a point on its own model's traces
             j = q + (0.5 if m == "qwen2.5-coder-0.5b" else 0.0)
             scores.append({"trace_id": tid, **{f"{dim}_mean": j for dim in DIMENSION_NAMES}, "aggregate_mean": j})
-    d = {"traces": pd.DataFrame(rows), "scores": pd.DataFrame(scores), "verifier": pd.DataFrame(ver),
-         "records": _records({"base": 5})}
-    t = analyze.diagnostics(smoke, d).set_index("quantity")
+    t = findings.diagnostics(smoke, pd.DataFrame(rows), pd.DataFrame(scores), pd.DataFrame(ver),
+                             _records({"base": 5})).set_index("quantity")
     assert t.loc["accuracy on the training prompts: qwen2.5-coder-0.5b", "value"] == pytest.approx(0.8)
     assert t.loc["traces cut off at max_tokens: smollm2-135m", "value"] == pytest.approx(0.1)
     assert t.loc["traces cut off at max_tokens: smollm2-135m", "met"] == "yes"
@@ -167,4 +156,36 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
     self_pref = t[t.index.str.startswith("judge self-preference")].iloc[0]
     assert self_pref["value"] > 0.3 and self_pref["ci_low"] > 0  # the judge favours its own traces
     assert t.loc["evaluation items (the policy's)", "value"] == 20
-    assert "| judge vs verifier Spearman: step_coherence |" in analyze.diagnostics_markdown(t.reset_index())
+    assert "| judge vs verifier Spearman: step_coherence |" in findings.diagnostics_markdown(t.reset_index())
+
+
+def test_every_figure_draws_alone_on_hand_made_tables(smoke, tmp_path):
+    """Each figure function takes only the profile and the run's tables, returns the numbers it drew, shows
+    itself as a PNG (what a notebook cell displays) and saves PNG + PDF + CSV."""
+    from delta_utils import figures
+    from delta_utils.rubric import DIMENSION_NAMES
+
+    traces = _traces().assign(trace_id=lambda d: d["model"] + "-" + d["item_id"], sample=0)
+    records = _records(RECORDS)
+    dims = {d: 3.0 for d in DIMENSION_NAMES}
+    scores = traces[["trace_id"]].assign(**{f"{d}_mean": v for d, v in dims.items()}, aggregate_mean=3.0)
+    pairs = pd.DataFrame({"chosen_model": "qwen2.5-coder-0.5b", "prompt_id": ["p0", "p1", "p2"],
+                          **{f"delta_{d}": [1.0, 0.0, -1.0] for d in DIMENSION_NAMES + ["aggregate"]}})
+    t = tables.RunTables(
+        traces=traces, records=records,
+        judgments=traces[["trace_id"]].assign(sample=0, status="ok", **dims),
+        scores=scores, verifier=traces[["trace_id"]].assign(**dims),
+        summary=pd.DataFrame({"model": ["base"], "kind": ["policy"], "eval_set": ["a"], "accuracy": [0.5]}),
+        runs=tables.runs_table(smoke, traces), items=tables.item_scores(records),
+        gains=tables.gains(smoke, records, traces), pairs=pairs, gaps=tables.generator_gaps(smoke, traces),
+        logs=pd.DataFrame({"run": ["dpo_top50_step"] * 2, "method": "dpo", "preference_set": "top50__step_coherence",
+                           "step": [1, 2], "loss": [0.69, 0.6]}))
+    assert list(figures.FIGURES) == ["generator_ladder", "generator_gains", "delta_by_dimension", "delta_vs_gap",
+                                     "data_efficiency", "dimension_selection", "correctness_ablation",
+                                     "judge_quality", "training_curves"]
+    for name, draw in figures.FIGURES.items():
+        fig = draw(smoke, t)
+        assert fig.name == name and isinstance(fig.data, pd.DataFrame)
+        assert fig._repr_png_().startswith(b"\x89PNG")
+        png = fig.save(tmp_path)
+        assert png.is_file() and (tmp_path / f"{name}.pdf").is_file() and (tmp_path / f"{name}.csv").is_file()

@@ -3,12 +3,12 @@ import json
 from collections import Counter
 
 import pytest
+from fake_openai import FakeOpenAI
 
 from delta_utils import batch
 from delta_utils.batch import complete_batch, estimate_chunks, plan_chunks
 from delta_utils.engine import Endpoint, Request
 from delta_utils.store import RecordCache
-from fake_openai import FakeOpenAI
 
 KEY = "sk-test-batch"
 WAIT = batch._wait

@@ -2,12 +2,11 @@
 import json
 
 import pytest
-
-from delta_utils.benchmarks import BENCHMARKS, load_benchmark
-from delta_utils.checking import check
-from delta_utils.tasks import Problem, make_problems
-
 from conftest import SHARED
+
+from delta_utils.tasks import Problem, make_problems
+from delta_utils.tasks.benchmarks import BENCHMARKS, load_benchmark
+from delta_utils.tasks.checking import check
 
 DATA = SHARED / "data"
 needs_shared = pytest.mark.skipif(not DATA.is_dir(), reason="../shared is absent")
@@ -86,7 +85,8 @@ def test_minerva_boxed_reference_solutions():
 
 @needs_shared
 @pytest.mark.parametrize("name, path, n", [("gsm8k", "gsm8k/test.jsonl", 1319), ("svamp", "svamp/test.jsonl", 1000),
-                                           ("mawps", "mawps/test.jsonl", 2065), ("mmlu_stem", "mmlu_stem/test.jsonl", 3018),
+                                           ("mawps", "mawps/test.jsonl", 2065),
+                                           ("mmlu_stem", "mmlu_stem/test.jsonl", 3018),
                                            ("minerva_math", "minerva_math/test.jsonl", 272),
                                            ("amc23", "amc23/test.jsonl", 40), ("aime24", "aime24/test.jsonl", 30)])
 def test_loaders_on_real_files(name, path, n):
@@ -124,6 +124,7 @@ def test_agreement_with_hand_labels_on_real_model_solutions():
     rows = [json.loads(x) for x in path.read_text().splitlines()]
     agree = 0
     for r in rows:
-        p = Problem(r["problem_id"], r["family"], r["question"], r["answer"], kind=r["kind"], choices=tuple(r["choices"]))
+        p = Problem(r["problem_id"], r["family"], r["question"], r["answer"], kind=r["kind"],
+                    choices=tuple(r["choices"]))
         agree += check(p, r["text"], r["finish_reason"] == "length")[1] == r["label"]
     assert len(rows) == 120 and agree / len(rows) >= 0.99

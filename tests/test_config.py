@@ -90,7 +90,7 @@ def test_eval_set_domains(tmp_path):
 
 
 def test_hub_benchmark_offline_says_what_to_do():
-    code = "from delta_utils.benchmarks import load_benchmark\nload_benchmark('math500')"
+    code = "from delta_utils.tasks.benchmarks import load_benchmark\nload_benchmark('math500')"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     assert r.returncode != 0 and "local JSONL/Parquet" in r.stderr
@@ -114,7 +114,7 @@ def test_stage_refuses_to_start_without_disk(monkeypatch, runs_dir):
     ('{"problem": "What is 2 + 2?", "solution": "4"}\n', "lacks a field .*'problem', 'solution'.*openai/gsm8k"),
 ])
 def test_user_supplied_benchmark_file_errors(tmp_path, content, msg):
-    from delta_utils.benchmarks import load_benchmark
+    from delta_utils.tasks.benchmarks import load_benchmark
 
     f = tmp_path / "mine.jsonl"
     f.write_text(content)
@@ -150,3 +150,19 @@ def test_epochs_give_each_run_the_steps_for_equal_passes_over_its_data(monkeypat
     assert (train_steps(hp, 40), train_steps(hp, 20), train_steps(hp, 3)) == (5, 3, 1)
     monkeypatch.setenv("WORLD_SIZE", "2")  # two processes halve the steps per epoch
     assert train_steps(hp, 40) == 3
+
+
+def test_rerun_reason_names_what_changed():
+    from delta_utils.pipeline import rerun_reason
+
+    old = {"code": {"notebooks/03_pair.py": "a", "delta_utils/pairing.py": "b", "delta_utils/gone.py": "c"},
+           "sections": {"pairing": "s", "generation": "g"}, "upstream": {"01_generate": "u", "02_judge": "v"}}
+    new = {"code": {"notebooks/03_pair.py": "a", "delta_utils/pairing.py": "B", "delta_utils/new.py": "d"},
+           "sections": {"pairing": "S", "generation": "g"}, "upstream": {"01_generate": "u", "02_judge": "V"}}
+    why = rerun_reason({"key": "k0", "status": "ok", "inputs": old}, new, "k1")
+    assert why == ("changed code: delta_utils/gone.py (no longer imported), delta_utils/new.py (newly imported), "
+                   "delta_utils/pairing.py; changed profile sections: pairing; changed outputs of 02_judge")
+    assert rerun_reason({}, new, "k1") == "no earlier run"
+    assert rerun_reason({"key": "k1", "status": "failed", "inputs": new}, new, "k1") == "the last run failed"
+    assert "no per-input hashes" in rerun_reason({"key": "k0", "status": "ok"}, new, "k1")
+    assert rerun_reason({"key": "k1", "status": "ok", "inputs": new}, new, "k1", force=True) == "forced (--force)"

@@ -1,6 +1,5 @@
 """environment.yml (conda) installs what pyproject.toml (pip) installs."""
 import tomllib
-
 import yaml
 
 from delta_utils.config import REPO_ROOT

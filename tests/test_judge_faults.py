@@ -3,11 +3,11 @@ nothing silently scored, and the API key never written anywhere."""
 import pandas as pd
 import pytest
 import yaml
+from fake_openai import FakeOpenAI
 
 from delta_utils import judge
 from delta_utils.config import CONFIG_DIR, load_profile
 from delta_utils.rubric import DIMENSION_NAMES
-from fake_openai import FakeOpenAI
 
 KEY = "sk-test-DO-NOT-LEAK-4f1c9a"
 

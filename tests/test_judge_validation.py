@@ -2,8 +2,8 @@
 solutions written by SmolLM2, and the AUC per dimension comes back with its CI."""
 import pandas as pd
 import pytest
-
 from conftest import REPO
+
 from delta_utils.config import load_profile
 from delta_utils.judge import validate
 from delta_utils.rubric import DIMENSION_NAMES

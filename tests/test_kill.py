@@ -15,9 +15,9 @@ import time
 import pandas as pd
 import pytest
 import yaml
+from fake_openai import FakeOpenAI
 
 from delta_utils.config import CONFIG_DIR, load_profile
-from fake_openai import FakeOpenAI
 
 KEY = "sk-kill-test"
 KILLS = 10
@@ -149,7 +149,6 @@ def test_generate_judge_pair_survive_repeated_sigkill(tmp_path):
 @pytest.mark.slow
 def test_training_survives_repeated_sigkill(tmp_path, monkeypatch):
     from safetensors.torch import load_file
-
     from test_train import _pairs, _write_set
 
     data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())

@@ -5,7 +5,6 @@ import os
 import time
 
 import pytest
-
 from conftest import SHARED
 
 GSM8K = SHARED / "data" / "gsm8k" / "test.jsonl"
@@ -61,6 +60,7 @@ def test_model_args_lora_vs_full(tmp_path):
 
     # the parameters exist in lm-eval's backends (0.4.13 signatures), so lm-eval does not pass them on blindly
     import ast
+
     import lm_eval.models
 
     src = (os.path.dirname(lm_eval.models.__file__) + "/vllm_causallms.py")

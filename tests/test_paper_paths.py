@@ -12,12 +12,12 @@ import sys
 import pandas as pd
 import pytest
 import yaml
+from test_train import _pairs, _write_set
 
 from delta_utils import evaluate, models
 from delta_utils.config import CONFIG_DIR, REPO_ROOT, load_profile
 from delta_utils.serve import llamacpp_server, vllm_command
 from delta_utils.store import RecordCache
-from test_train import _pairs, _write_set
 
 
 @pytest.fixture(scope="module")

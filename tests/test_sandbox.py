@@ -19,7 +19,8 @@ def test_plain_code_runs():
 
 
 def test_fork_bomb(tmp_path):
-    r = run_python("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", limits=FAST)
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    r = run_python(bomb, limits=FAST)
     assert not r.ok and r.reason in ("timeout", "killed:SIGXCPU", "killed:SIGKILL", "error")
     time.sleep(0.5)
     assert os.getloadavg()[0] < 200  # the machine is still usable
@@ -86,7 +87,8 @@ def test_raw_socket_bypass_cannot_reach_loopback():
     port = srv.getsockname()[1]
     got = []
     threading.Thread(target=lambda: got.append(srv.accept()), daemon=True).start()
-    code = f"import _socket\ns = _socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', {port}))\nprint('connected')"
+    code = (f"import _socket\ns = _socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', {port}))\n"
+            "print('connected')")
     r = run_python(code, limits=FAST)
     srv.close()
     assert "connected" not in r.stdout and not got

@@ -12,8 +12,19 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.weightstats import ttost_paired
 
-from delta_utils.stats import (auc_ci, bootstrap_ci, equivalence, holm, inferiority_p, mde_paired,
-                               noninferiority, paired_test, spearman_ci, tie_share, verdict)
+from delta_utils.stats import (
+    auc_ci,
+    bootstrap_ci,
+    equivalence,
+    holm,
+    inferiority_p,
+    mde_paired,
+    noninferiority,
+    paired_test,
+    spearman_ci,
+    tie_share,
+    verdict,
+)
 
 NAN = float("nan")
 

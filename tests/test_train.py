@@ -70,7 +70,8 @@ def test_reference_logps_are_computed_once_per_pool(runs_dir, tmp_path):
     (tmp_path / "other").mkdir()
     prof2 = _profile(tmp_path / "other", precision=other)
     assert prof2.run_dir() == prof.run_dir()  # same profile name: same store and sets
-    d = json.loads((train_run(prof2, RunSpec(name="d", method="dpo", preference_set="subset")) / "run.json").read_text())
+    d = json.loads((train_run(prof2, RunSpec(name="d", method="dpo", preference_set="subset")) / "run.json")
+                   .read_text())
     assert d["precision"] == other and d["ref_logps_computed"] == 3
 
 
@@ -143,7 +144,8 @@ def test_killed_training_resumes_from_its_last_checkpoint(runs_dir, tmp_path):
     proc.wait()
     first = sorted(ck.glob("checkpoint-*"))
     assert first and not (prof.run_dir() / "04_train" / "r" / "run.json").exists()
-    meta = json.loads((train_run(prof, RunSpec(name="r", method="dpo", preference_set="pool")) / "run.json").read_text())
+    meta = json.loads((train_run(prof, RunSpec(name="r", method="dpo", preference_set="pool")) / "run.json")
+                      .read_text())
     assert meta["resumed_from"] and "checkpoint-" in meta["resumed_from"]
     log = pd.read_csv(prof.run_dir() / "04_train" / "r" / "log.csv")
     assert log["step"].max() == 8

@@ -3,11 +3,10 @@ import json
 import re
 
 import pytest
+from conftest import SHARED
 
 from delta_utils.tasks import make_problems
 from delta_utils.verify import expressions, gsm8k_steps, verify
-
-from conftest import SHARED
 
 
 def test_expressions_chains_and_symbols():

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import threading
 
-from .tasks import Problem
+from ..sandbox import Limits, run_python
+from .problem import Problem
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S)
 _NUM = r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?"
@@ -146,8 +147,6 @@ def code_block(text: str) -> str:
 
 
 def run_humaneval(problem: Problem, completion: str) -> bool:
-    from .sandbox import Limits, run_python
-
     code = code_block(completion)
     entry = problem.extra["entry_point"]
     program = code if re.search(rf"def\s+{re.escape(entry)}\s*\(", code) else problem.extra["prompt"] + code

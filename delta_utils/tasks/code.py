@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import random
 
-from .tasks import Problem
+from ..sandbox import Limits, run_python
+from .problem import Problem
 
 WORDS = ["delta", "policy", "reward", "judge", "python", "vector", "matrix", "signal", "gradient", "sample"]
 
@@ -40,8 +41,6 @@ N_TEMPLATES = 8
 
 
 def code_output_problems(seed: int, n: int) -> list[Problem]:
-    from .sandbox import Limits, run_python
-
     progs = []
     for i in range(n):
         rng = random.Random(f"code_output/{seed}/{i}")

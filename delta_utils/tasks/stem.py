@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from .tasks import Problem, Step
+from .problem import Problem, Step
 
 MOLAR = [("water (H2O)", 18), ("methane (CH4)", 16), ("oxygen gas (O2)", 32), ("carbon dioxide (CO2)", 44)]
 
@@ -22,7 +22,8 @@ def _template(rng: random.Random, k: int) -> tuple[str, float, list[Step], list[
     """(question, answer, steps, distractors) of template k."""
     if k == 0:
         unit, to, f = rng.choice([("meters", "centimeters", 100), ("kilometers", "meters", 1000),
-                                  ("kilograms", "grams", 1000), ("hours", "minutes", 60), ("liters", "milliliters", 1000)])
+                                  ("kilograms", "grams", 1000), ("hours", "minutes", 60),
+                                  ("liters", "milliliters", 1000)])
         x = rng.choice([1.5, 2, 2.5, 3, 4, 0.5, 0.25, 7, 12])
         q = f"A quantity measures {x} {unit}. How many {to} is that?"
         return q, x * f, [Step("mul", x, f, x * f)], [x / f, x * f / 10, x + f]
@@ -55,7 +56,8 @@ def _template(rng: random.Random, k: int) -> tuple[str, float, list[Step], list[
         return q, i * r, [Step("mul", i, r, i * r)], [r / i, i + r, i * r / 2]
     if k == 6:
         force, d = rng.choice([5, 10, 20, 25, 50]), rng.choice([2, 3, 4, 10])
-        q = f"A constant force of {force} N pushes a box {d} m along the floor in the direction of the force. How much work is done, in joules?"
+        q = (f"A constant force of {force} N pushes a box {d} m along the floor in the direction of the force. "
+             "How much work is done, in joules?")
         return q, force * d, [Step("mul", force, d, force * d)], [force / d, force + d, force * d * 2]
     red = rng.randint(1, 9)
     total = rng.choice([t for t in (2, 4, 5, 8, 10, 20) if t > red] or [red + 1])

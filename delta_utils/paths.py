@@ -1,0 +1,18 @@
+"""Where things live: the repository, its profiles and the runs folder (a leaf: imports nothing of delta_utils)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("DELTA_LAB_RUNS") or REPO_ROOT / "runs")
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A path from a profile: ~ expanded, a relative one taken from the repository root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (REPO_ROOT / p)
