@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED := 1
 # trackio (train.hparams.report_to: trackio) reads this when first imported: metrics live beside the run
 export TRACKIO_DIR ?= $(CURDIR)/$(RUNS)/trackio
 
-.PHONY: all setup smoke test lint lab clean notebooks report check push $(STAGES) figures lm-eval
+.PHONY: all setup smoke test lint docs lab clean notebooks report check push $(STAGES) figures lm-eval
 
 all: setup
 	@$(MAKE) --no-print-directory figures PROFILE=$(PROFILE)
@@ -67,6 +67,10 @@ push: setup
 
 report:
 	@$(RUN) report --profile $(PROFILE)
+
+# the README's profile reference, from the descriptions in delta_utils/config.py (a test keeps them in sync)
+docs: setup
+	@$(RUN) fields --readme > /dev/null
 
 # the plan: grid, model calls per stage, Batch API chunks, decontamination, GPUs (LOAD_DATA=1: read hub datasets)
 check: setup

@@ -23,48 +23,58 @@ from .paths import CONFIG_DIR, REPO_ROOT, resolve, runs_root  # noqa: F401  REPO
 from .rubric import DIMENSION_NAMES
 from .store import content_hash
 
-NonNegInt = Field(ge=0)
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _f(default=..., description: str = "", **kw):
+    """A profile field: its default, constraints and the description `pipeline fields` and the README show."""
+    return Field(default, description=description, **kw)
+
+
+# ---------------------------------------------------------------- shared pieces: sampling, serving, task sets
+
 class Sampling(_Strict):
-    temperature: float = Field(0.7, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: PositiveInt = 256
-    n: PositiveInt = 1  # samples per prompt
-    seed: int = 0
-    stop: list[str] = []
+    """How a model samples (generation, judging, evaluation)."""
+
+    temperature: float = _f(0.7, "sampling temperature (0: greedy)", ge=0)
+    top_p: float = _f(1.0, "nucleus sampling mass", gt=0, le=1)
+    max_tokens: PositiveInt = _f(256, "most tokens one completion may write; longer ones are cut "
+                                      "(finish_reason: length)")
+    n: PositiveInt = _f(1, "samples per prompt")
+    seed: int = _f(0, "sampling seed; sample i of a prompt uses seed + i")
+    stop: list[str] = _f([], "stop strings")
 
 
 class ServerSpec(_Strict):
-    slots: PositiveInt = 8
-    ctx_per_slot: PositiveInt = 1536
-    threads: int | None = Field(None, ge=1)
-    # bit-identical reruns: llama.cpp rounds differently in batches of different sizes (ggml-org/llama.cpp#7052),
-    # so concurrent slots make sampled text depend on timing. `deterministic` serves one request at a time
-    # (one slot, no prompt-cache reuse): slower, but the same profile and seed give the same text.
-    deterministic: bool = False
-    # vLLM (GPU profiles): GPUs per served model, context length (prompt + reasoning budget), further flags
-    tensor_parallel_size: PositiveInt = 1
-    max_model_len: PositiveInt | None = None
-    vllm_args: list[str] = []
+    """A local model server: llama.cpp on CPU, vLLM on GPUs."""
+
+    slots: PositiveInt = _f(8, "llama.cpp: requests decoded in parallel")
+    ctx_per_slot: PositiveInt = _f(1536, "llama.cpp: context tokens per slot (prompt + completion)")
+    threads: int | None = _f(None, "llama.cpp: CPU threads (None: the server's default)", ge=1)
+    deterministic: bool = _f(False, "one request at a time, no prompt-cache reuse: bit-identical reruns (llama.cpp "
+                                    "rounds differently in batches of different sizes, ggml-org/llama.cpp#7052), "
+                                    "about 2x slower")
+    tensor_parallel_size: PositiveInt = _f(1, "vLLM: GPUs per served model")
+    max_model_len: PositiveInt | None = _f(None, "vLLM: context length (prompt + reasoning budget)")
+    vllm_args: list[str] = _f([], "vLLM: further `vllm serve` flags")
 
 
 class TaskSpec(_Strict):
     """A set of problems: procedural (family + n + seed) or a real benchmark (by name, hub or local path)."""
 
-    family: Literal["arithmetic", "stem", "code_output", "benchmark"] = "arithmetic"
-    n: PositiveInt | None = None  # procedural: how many; benchmark: a seeded subset (None: all)
-    seed: int = 0
-    min_steps: PositiveInt = 1
-    max_steps: PositiveInt = 3
-    ops: list[Literal["add", "sub", "mul", "div"]] = Field(["add", "sub", "mul", "div"], min_length=1)  # arithmetic
-    max_operand: int = Field(25, ge=2)  # arithmetic: largest start value offset and added amount
-    benchmark: str | None = None  # with family: benchmark, e.g. gsm8k, math500, humaneval
-    path: str | None = None  # a local JSONL/Parquet copy of the benchmark (offline)
+    family: Literal["arithmetic", "stem", "code_output", "benchmark"] = _f(
+        "arithmetic", "procedural family, or benchmark for a registered real benchmark")
+    n: PositiveInt | None = _f(None, "procedural: how many problems; benchmark: a seeded subset (None: all)")
+    seed: int = _f(0, "seed of the procedural problems or of the benchmark subset")
+    min_steps: PositiveInt = _f(1, "arithmetic: fewest operations per problem")
+    max_steps: PositiveInt = _f(3, "arithmetic: most operations per problem")
+    ops: list[Literal["add", "sub", "mul", "div"]] = _f(["add", "sub", "mul", "div"], "arithmetic: operations drawn",
+                                                        min_length=1)
+    max_operand: int = _f(25, "arithmetic: largest start value offset and added amount", ge=2)
+    benchmark: str | None = _f(None, "with family benchmark: its registered name (gsm8k, math500, humaneval, ...)")
+    path: str | None = _f(None, "with family benchmark: a local JSONL/Parquet copy (offline), relative to the repo")
 
     @model_validator(mode="after")
     def _check(self):
@@ -89,18 +99,21 @@ class TaskSpec(_Strict):
 
 
 class TrainPromptsSpec(TaskSpec):
-    """The training prompts. Those that also appear in an eval set (exact after normalising, or a shared
-    13-gram with benchmark text) fail `make check` and 01_generate unless the profile opts out."""
+    """The training prompts every generator answers (01_generate)."""
 
-    allow_eval_overlap: bool = False
+    allow_eval_overlap: bool = _f(False, "allow training prompts that also appear in an eval set (exact after "
+                                         "normalising, or a shared 13-gram with benchmark text); otherwise `make "
+                                         "check` and 01_generate stop")
 
 
 class EvalSetSpec(TaskSpec):
-    name: str
-    domain: Literal["in", "out"] | None = None  # default: arithmetic/math in, STEM/code out
-    samples: PositiveInt = 1  # k samples per item: avg@k (sampled at `temperature`)
-    temperature: float = Field(0.6, ge=0)  # used when samples > 1
-    max_tokens: PositiveInt | None = None  # overrides evaluate.sampling.max_tokens for this set
+    """One evaluation set of 05_evaluate."""
+
+    name: str = _f(description="the set's name in records, tables and figures")
+    domain: Literal["in", "out"] | None = _f(None, "in or out of domain (default: arithmetic/math in, STEM/code out)")
+    samples: PositiveInt = _f(1, "k samples per item: avg@k, sampled at `temperature`")
+    temperature: float = _f(0.6, "sampling temperature when samples > 1", ge=0)
+    max_tokens: PositiveInt | None = _f(None, "overrides evaluate.sampling.max_tokens for this set")
 
     def resolved_domain(self) -> str:
         if self.domain:
@@ -110,13 +123,19 @@ class EvalSetSpec(TaskSpec):
         return "in" if self.family == "arithmetic" else "out"
 
 
+# ---------------------------------------------------------------- the stages, in pipeline order
+
 class GenerationSpec(_Strict):
-    backend: Literal["llamacpp", "vllm", "openai"] = "llamacpp"
-    generators: list[str] = Field(min_length=2)
-    rejected: str
-    sampling: Sampling = Sampling()
-    server: ServerSpec = ServerSpec()
-    concurrency: PositiveInt = 8
+    """01_generate: the generator ladder and how it samples."""
+
+    backend: Literal["llamacpp", "vllm", "openai"] = _f(
+        "llamacpp", "llamacpp (CPU), vllm (GPU) or an OpenAI-compatible endpoint "
+                    "(DELTA_LAB_OPENAI_BASE_URL / _API_KEY)")
+    generators: list[str] = _f(description="the ladder: registered model names, rejected one included", min_length=2)
+    rejected: str = _f(description="the fixed rejected generator (one of generators)")
+    sampling: Sampling = _f(Sampling(), "how every generator samples")
+    server: ServerSpec = _f(ServerSpec(), "the local server each generator runs in")
+    concurrency: PositiveInt = _f(8, "requests in flight per generator")
 
     @model_validator(mode="after")
     def _rejected_in_ladder(self):
@@ -126,41 +145,44 @@ class GenerationSpec(_Strict):
 
 
 class JudgeSpec(_Strict):
-    # openai_batch: the OpenAI Batch API (half price, hours of latency), resumable by batch id
-    backend: Literal["llamacpp", "vllm", "openai", "openai_batch"] = "llamacpp"
-    model: str
-    samples: PositiveInt = 1  # k judge samples per trace (the paper: 5)
-    # expected: each score is the expectation over the judge's probabilities of the tokens 1-5 at that
-    # score's position (G-Eval style: continuous, no ties), from the reply's top log-probabilities; a reply
-    # without them falls back to the sampled integer (marked per judgment). sampled: the integers as written.
-    scoring: Literal["expected", "sampled"] = "expected"
-    # 02_judge validates the judge on this many of the labelled real solutions in tests/data (0: skip)
-    validation_items: int = Field(120, ge=0)
-    temperature: float = Field(0.6, ge=0)
-    max_tokens: PositiveInt = 128
-    concurrency: PositiveInt = 8
-    server: ServerSpec = ServerSpec()
-    request_timeout_s: float = Field(300.0, gt=0)
-    max_retries: int = Field(5, ge=0)  # per call, by the client (429/5xx/timeouts, with backoff)
-    price_in_per_mtok: float = Field(0.0, ge=0)  # dollars per million prompt tokens (0: local)
-    price_out_per_mtok: float = Field(0.0, ge=0)
-    batch_poll_s: float = Field(30.0, gt=0)
-    # the Batch API caps one batch at 50,000 requests and 200 MB of input: larger jobs are split into
-    # chunks under both limits, each submitted and resumed by its own batch id
-    batch_max_requests: PositiveInt = 50_000
-    batch_max_bytes: PositiveInt = 200_000_000
+    """02_judge: the LLM judge that scores every trace on the five dimensions."""
+
+    backend: Literal["llamacpp", "vllm", "openai", "openai_batch"] = _f(
+        "llamacpp", "llamacpp, vllm, openai (any OpenAI-compatible endpoint) or openai_batch (the Batch API: half "
+                    "price, hours of latency, resumable by batch id)")
+    model: str = _f(description="the judge model (a registered name)")
+    samples: PositiveInt = _f(1, "k judge samples per trace, averaged (the paper: 5)")
+    scoring: Literal["expected", "sampled"] = _f(
+        "expected", "expected: each score is the expectation over the judge's probabilities of the tokens 1-5 at "
+                    "that score's position (G-Eval style: continuous, no ties; a reply without log-probabilities "
+                    "falls back to the integer, marked per judgment); sampled: the integers as written")
+    validation_items: int = _f(120, "how many labelled real solutions (tests/data) 02_judge validates the judge on "
+                                    "(0: skip)", ge=0)
+    temperature: float = _f(0.6, "judge sampling temperature", ge=0)
+    max_tokens: PositiveInt = _f(128, "most tokens of one judge reply")
+    concurrency: PositiveInt = _f(8, "judge requests in flight")
+    server: ServerSpec = _f(ServerSpec(), "the local judge server (llamacpp, vllm)")
+    request_timeout_s: float = _f(300.0, "seconds before one request times out", gt=0)
+    max_retries: int = _f(5, "client retries per call (429, 5xx, timeouts, with backoff)", ge=0)
+    price_in_per_mtok: float = _f(0.0, "dollars per million prompt tokens, for the cost report (0: local)", ge=0)
+    price_out_per_mtok: float = _f(0.0, "dollars per million completion tokens", ge=0)
+    batch_poll_s: float = _f(30.0, "openai_batch: seconds between status polls", gt=0)
+    batch_max_requests: PositiveInt = _f(50_000, "openai_batch: requests per batch (the API's cap: 50,000); larger "
+                                                 "jobs are split into chunks, each resumed by its own batch id")
+    batch_max_bytes: PositiveInt = _f(200_000_000, "openai_batch: input bytes per batch (the API's cap: 200 MB)")
 
 
 class PairingSpec(_Strict):
-    top_fractions: list[float] = [0.5]
-    dimension: str = "step_coherence"  # for the top-k selection trained in the grid
-    seed: int = 0  # random subsets and the tie-break among equal deltas at a top-k cutoff
-    # seeded random subsets per fraction: random<pct> (draw 0), random<pct>__draw<i> for i >= 1, so the
-    # top-k vs random comparison can be repeated over draws
-    random_draws: PositiveInt = 1
-    # the chosen traces of the correctness__* sets come from this one generator (default: the widest-gap
-    # one), so correctness is not confounded with which model wrote the chosen trace
-    correctness_generator: str | None = None
+    """03_pair: the preference sets (names: `prefsets.py`)."""
+
+    top_fractions: list[float] = _f([0.5], "fractions of the widest-gap pool kept by top-k selection (and random "
+                                           "subsets of the same size)")
+    dimension: str = _f("step_coherence", "the judged dimension (or aggregate) the findings test top-k selection on")
+    seed: int = _f(0, "random subsets (draw i: seed + i) and the tie-break among equal deltas at a top-k cutoff")
+    random_draws: PositiveInt = _f(1, "random subsets per fraction: random<pct> (draw 0), random<pct>__draw<i>, so "
+                                      "top-k vs random is repeated over draws")
+    correctness_generator: str | None = _f(None, "the one generator the chosen traces of the correctness__* sets come "
+                                                 "from (default: the widest-gap one)")
 
     @model_validator(mode="after")
     def _fractions(self):
@@ -170,49 +192,48 @@ class PairingSpec(_Strict):
         return self
 
 
-class AnalysisSpec(_Strict):
-    alpha: float = Field(0.05, gt=0, lt=1)  # family-wise, Holm-corrected across the findings table
-    # accuracy margin of the "nearly matches" (non-inferiority) and "matters less" (equivalence) claims
-    margin: float = Field(0.05, gt=0, lt=1)
-
-
 class LoraSpec(_Strict):
-    r: PositiveInt = 16
-    alpha: PositiveInt = 32
-    dropout: float = Field(0.0, ge=0, lt=1)
+    """LoRA adapters on every linear layer."""
+
+    r: PositiveInt = _f(16, "adapter rank")
+    alpha: PositiveInt = _f(32, "LoRA alpha (scale alpha / r)")
+    dropout: float = _f(0.0, "LoRA dropout", ge=0, lt=1)
 
 
 class TrainHParams(_Strict):
-    beta: float = Field(0.2, gt=0)
-    learning_rate: float = Field(5e-6, gt=0)
-    max_steps: PositiveInt = 10
-    # epochs set: each run trains ceil(epochs x its rows / (batch_size x grad_accum x processes)) steps instead
-    # of max_steps, so subsets of different sizes are compared at equal passes over their data; unset: every
-    # run takes max_steps (equal compute, so a smaller subset is seen more often)
-    epochs: float | None = Field(None, gt=0)
-    batch_size: PositiveInt = 4
-    grad_accum: PositiveInt = 1
-    max_length: PositiveInt = 512
-    lora: LoraSpec | None = LoraSpec()
-    gradient_checkpointing: bool = False
-    precompute_ref_log_probs: bool = True
-    save_steps: PositiveInt | None = None  # checkpoint every N steps (default: four checkpoints per run)
-    # bf16 autocast (weights and optimizer stay fp32). auto: bf16 on CUDA, and on a CPU with native bf16
-    # matrix units (AMX or AVX512-BF16: ~2x faster steps there); fp32 elsewhere
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    seed: int = 0
-    # experiment tracking, passed to TRL with the run name, profile and run hash as the tracker's config;
-    # trackio is local-first (offline, `trackio show`); wandb needs WANDB_API_KEY. Does not change what is trained.
-    report_to: Literal["none", "trackio", "wandb"] = "none"
+    """04_train: what every run of the grid shares."""
+
+    beta: float = _f(0.2, "DPO/KTO beta (the paper: 0.2)", gt=0)
+    learning_rate: float = _f(5e-6, "constant learning rate, no warm-up (the paper: 5e-8 at 8B)", gt=0)
+    max_steps: PositiveInt = _f(10, "optimizer steps per run, when epochs is unset (equal compute: a smaller subset "
+                                    "is seen more often)")
+    epochs: float | None = _f(None, "passes over each run's rows instead of max_steps: ceil(epochs x rows / "
+                                    "(batch_size x grad_accum x processes)) steps (equal passes)", gt=0)
+    batch_size: PositiveInt = _f(4, "rows per device per step")
+    grad_accum: PositiveInt = _f(1, "gradient accumulation steps")
+    max_length: PositiveInt = _f(512, "prompt + completion tokens kept per row")
+    lora: LoraSpec | None = _f(LoraSpec(), "LoRA adapters (null: full fine-tuning)")
+    gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (less memory, slower)")
+    precompute_ref_log_probs: bool = _f(True, "compute the reference log-probs once, persisted across runs")
+    save_steps: PositiveInt | None = _f(None, "checkpoint every N steps (default: four checkpoints per run)")
+    precision: Literal["auto", "fp32", "bf16"] = _f(
+        "auto", "bf16 autocast, weights and optimizer in fp32; auto: bf16 on CUDA and on CPUs with native bf16 "
+                "matrix units (AMX, AVX512-BF16), fp32 elsewhere")
+    seed: int = _f(0, "training seed (data order, LoRA init)")
+    report_to: Literal["none", "trackio", "wandb"] = _f(
+        "none", "experiment tracking with the run name, profile and run hash as config; trackio is local "
+                "(`trackio show`), wandb needs WANDB_API_KEY; does not change what is trained")
 
 
 class RunSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    method: Literal["dpo", "kto"]
-    preference_set: str  # a set built by 03_pair, e.g. "gen__qwen2.5-coder-1.5b" or "top50__step_coherence"
-    # a TRL loss variant (DPO: ipo, hinge, robust, nca_pair, sppo_hard, apo_zero, ...; KTO: apo_zero_unpaired),
-    # checked against the installed TRL when the profile loads; None: TRL's default (DPO sigmoid, KTO kto)
-    loss_type: str | None = None
+    """One run of the training grid."""
+
+    name: str = _f(description="the run's name (its folder, its model name in records)", pattern=r"^[A-Za-z0-9_.-]+$")
+    method: Literal["dpo", "kto"] = _f(description="TRL's DPOTrainer or KTOTrainer")
+    preference_set: str = _f(description="a set this profile's 03_pair builds, e.g. gen__qwen2.5-coder-1.5b, "
+                                         "top50__step_coherence, random50 (checked when the profile loads)")
+    loss_type: str | None = _f(None, "a TRL loss variant (DPO: ipo, hinge, robust, nca_pair, apo_zero, ...; KTO: "
+                                     "apo_zero_unpaired), checked against the installed TRL; None: TRL's default")
 
     @field_validator("loss_type")
     @classmethod
@@ -240,52 +261,64 @@ def trl_loss_types(method: str) -> list[str]:
 
 
 class TrainSpec(_Strict):
-    policy: str
-    hparams: TrainHParams = TrainHParams()
-    runs: list[RunSpec] = Field(min_length=1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """04_train: the policy and the grid of runs."""
+
+    policy: str = _f(description="the policy model (a registered name)")
+    hparams: TrainHParams = _f(TrainHParams(), "hyper-parameters every run shares")
+    runs: list[RunSpec] = _f(description="the training grid", min_length=1)
+    device: Literal["auto", "cpu", "cuda"] = _f("auto", "where training and hf evaluation run (auto: CUDA if visible)")
 
 
 class EvaluateSpec(_Strict):
-    sets: list[EvalSetSpec] = Field(min_length=1)
-    sampling: Sampling = Sampling(temperature=0.0, max_tokens=256)
-    # hf: checkpoints run in-process with transformers (the CPU default). vllm: each checkpoint is served by
-    # `vllm serve` (full weights, or the base model with its LoRA adapter) and queried over the OpenAI protocol
-    backend: Literal["hf", "vllm"] = "hf"
-    batch_size: PositiveInt = 32  # hf: prompts per generate() call
-    concurrency: PositiveInt = 64  # vllm: requests in flight
-    server: ServerSpec = ServerSpec()  # vllm: tensor_parallel_size, max_model_len, vllm_args
-    generators: bool = True  # also measure every generator on the eval sets
+    """05_evaluate: the evaluation sets and how checkpoints answer them."""
+
+    sets: list[EvalSetSpec] = _f(description="the evaluation sets", min_length=1)
+    sampling: Sampling = _f(Sampling(temperature=0.0, max_tokens=256), "how checkpoints answer (default: greedy)")
+    backend: Literal["hf", "vllm"] = _f("hf", "hf: transformers in-process (CPU default); vllm: each checkpoint served "
+                                              "by `vllm serve` (full weights, or base + LoRA adapter)")
+    batch_size: PositiveInt = _f(32, "hf: prompts per generate() call")
+    concurrency: PositiveInt = _f(64, "vllm: requests in flight")
+    server: ServerSpec = _f(ServerSpec(), "vllm: tensor_parallel_size, max_model_len, vllm_args")
+    generators: bool = _f(True, "also measure every generator on the eval sets")
+
+
+class AnalysisSpec(_Strict):
+    """06_analyze: how the findings are tested."""
+
+    alpha: float = _f(0.05, "family-wise error rate, Holm-corrected across the findings table", gt=0, lt=1)
+    margin: float = _f(0.05, "accuracy margin of the 'nearly matches' (non-inferiority) and 'matters less' "
+                             "(equivalence) claims", gt=0, lt=1)
 
 
 class ModelDef(_Strict):
     """A model the registry does not know (paper scale: a hub id, no packaged GGUF)."""
 
-    name: str
-    family: str
-    hub_id: str  # a hub repo id ("org/name") or a local transformers folder (absolute, ~ or ./ relative)
-    revision: str | None = None  # hub branch, tag or commit (pin it for reproducible runs)
-    params_m: PositiveInt
-    chat: bool = True
-    licence: str = "see the model card"
-    # a model behind its own OpenAI-compatible endpoint (e.g. DeepSeek-R1 from a provider), whatever the
-    # stage's backend: URL and key come from the environment variables <endpoint_env>_BASE_URL / _API_KEY
-    endpoint_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
-    served_name: str | None = None  # the name that endpoint knows the model by (default: hub_id)
+    name: str = _f(description="the name the profile uses for it")
+    family: str = _f(description="model family (qwen2.5, llama3, ...), shown in tables")
+    hub_id: str = _f(description="a hub repo id (org/name) or a local transformers folder (absolute, ~ or ./)")
+    revision: str | None = _f(None, "hub branch, tag or commit (pin it for reproducible runs)")
+    params_m: PositiveInt = _f(description="parameters in millions (orders the ladder, sizes GPUs in `make check`)")
+    chat: bool = _f(True, "has a chat template (False: few-shot prompts)")
+    licence: str = _f("see the model card", "licence, shown on exported model cards")
+    endpoint_env: str | None = _f(None, "served by its own OpenAI-compatible endpoint whatever the stage's backend: "
+                                        "URL and key from <endpoint_env>_BASE_URL / _API_KEY",
+                                  pattern=r"^[A-Z][A-Z0-9_]*$")
+    served_name: str | None = _f(None, "the name that endpoint knows the model by (default: hub_id)")
 
 
 class Profile(_Strict):
-    name: str
-    description: str = ""
-    seed: int = 0
-    models: list[ModelDef] = []
-    train_prompts: TrainPromptsSpec
-    generation: GenerationSpec
-    judge: JudgeSpec
-    pairing: PairingSpec = PairingSpec()
-    train: TrainSpec
-    evaluate: EvaluateSpec
-    analysis: AnalysisSpec = AnalysisSpec()
+    """A whole study: models, sizes, backends and seeds for every stage."""
+
+    name: str = _f(description="the profile's name (default: the file's stem); runs go to runs/<name>/")
+    description: str = _f("", "one line shown by 01_generate and `make check`")
+    models: list[ModelDef] = _f([], "models beyond the built-in registry (hub ids, folders, endpoints)")
+    train_prompts: TrainPromptsSpec = _f(description="01_generate: the training prompts")
+    generation: GenerationSpec = _f(description="01_generate: the generator ladder")
+    judge: JudgeSpec = _f(description="02_judge: the LLM judge")
+    pairing: PairingSpec = _f(PairingSpec(), "03_pair: the preference sets")
+    train: TrainSpec = _f(description="04_train: the policy and the grid")
+    evaluate: EvaluateSpec = _f(description="05_evaluate: the evaluation sets")
+    analysis: AnalysisSpec = _f(AnalysisSpec(), "06_analyze: the statistics of the findings")
 
     @model_validator(mode="after")
     def _known_models(self):
@@ -324,6 +357,43 @@ class Profile(_Strict):
 
     def run_dir(self) -> Path:
         return runs_root() / self.name
+
+
+def field_reference(model: type[BaseModel] = None, prefix: str = "") -> list[dict]:
+    """Every profile field, depth first: dotted path, type, default and description (`pipeline fields`)."""
+    model = model or Profile
+    rows = []
+    for name, f in model.model_fields.items():
+        path = f"{prefix}{name}"
+        ann = f.annotation
+        inner = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else (inner[0] if inner else None)
+        default = "required" if f.is_required() else ("" if isinstance(f.default, BaseModel) else repr(f.default))
+        rows.append({"field": path, "type": getattr(ann, "__name__", str(ann)).replace("typing.", ""),
+                     "default": default, "description": f.description or "", "group": model.__name__})
+        if sub is not None:
+            rows += field_reference(sub, f"{path}{'[]' if 'list' in str(ann) else ''}.")
+    return rows
+
+
+def field_reference_markdown() -> str:
+    """The profile reference as Markdown, one table per section (README block `profile-fields`)."""
+    rows = field_reference()
+    sections = {r["field"].split(".")[0].removesuffix("[]") for r in rows if "." in r["field"]}
+
+    def cell(text: str) -> str:
+        return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+
+    out, section = [], None
+    for r in rows:
+        top = r["field"].split(".")[0].removesuffix("[]")
+        top = top if top in sections else "(top level)"
+        if top != section:
+            section = top
+            out += ["", f"**`{top}`**" if top in sections else "**top level**", "",
+                    "| field | default | description |", "|---|---|---|"]
+        out.append(f"| `{r['field']}` | {cell(r['default'])} | {cell(r['description'])} |")
+    return "\n".join(out).strip() + "\n"
 
 
 class ProfileError(ValueError):

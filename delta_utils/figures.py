@@ -12,7 +12,6 @@ changes nothing else and a notebook can restyle `fig.fig` before saving.
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +20,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure as MplFigure
 
-from .config import REPO_ROOT, Profile
+from .config import Profile
 from .judge import agreement, self_consistency
 from .models import get_spec
+from .paths import figures_root
 from .prefsets import CORRECTNESS_CELLS, SELECTION_DIMENSIONS
 from .rubric import DIMENSION_NAMES
 from .stats import bootstrap_ci
@@ -56,7 +56,7 @@ class Figure:
 
 def figures_dir(profile: Profile) -> Path:
     """`figures/<profile>/` (or `$DELTA_LAB_FIGURES/<profile>/`)."""
-    d = Path(os.environ.get("DELTA_LAB_FIGURES") or REPO_ROOT / "figures") / profile.name
+    d = figures_root() / profile.name
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -16,3 +16,8 @@ def resolve(path: str | os.PathLike) -> Path:
     """A path from a profile: ~ expanded, a relative one taken from the repository root."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else (REPO_ROOT / p)
+
+
+def figures_root() -> Path:
+    """Where `figures/<profile>/` lives: $DELTA_LAB_FIGURES, else the repository's figures/ folder."""
+    return Path(os.environ.get("DELTA_LAB_FIGURES") or REPO_ROOT / "figures")

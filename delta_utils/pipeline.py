@@ -27,11 +27,12 @@ import time
 from pathlib import Path
 
 from . import depgraph
-from .config import REPO_ROOT, ProfileError, load_profile
+from .config import REPO_ROOT, ProfileError, field_reference_markdown, load_profile
 from .decontam import ContaminationError
+from .paths import figures_root
 from .plan import plan
 from .stages import STAGES, read_manifest, update_readme_block
-from .store import atomic_write_json, content_hash
+from .store import atomic_write_json, atomic_write_text, content_hash
 
 # profile sections each stage reads (earlier stages' outputs are always part of the key)
 SECTIONS = {
@@ -168,6 +169,10 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
     rec = {"key": key, "status": "ok", "wall_s": round(wall, 1), "peak_rss_mb": _peak_rss_mb(),
            "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "inputs": inputs}
     atomic_write_json(status_file, rec)
+    if run is None:  # the executed stage notebook also beside the profile's figures, so it reads without running
+        beside = figures_root() / profile.name / "notebooks"
+        beside.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(beside / executed.name, executed.read_text())
     _log(profile, label, "ran", wall, rec["peak_rss_mb"], key)
     print(f"[{label}] done in {wall:.0f} s, peak RSS of its processes {rec['peak_rss_mb']:.0f} MB", flush=True)
     return rec
@@ -250,12 +255,20 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--profile", default="tiny")
     chk.add_argument("--load-data", action="store_true", help="load hub datasets to count items and check "
                      "decontamination (default: published sizes, no download)")
+    fields = sub.add_parser("fields", help="every profile field with its default and description (Markdown); "
+                                           "--readme rewrites the README's profile reference with it")
+    fields.add_argument("--readme", action="store_true")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "run":
             run_stage(a.profile, a.stage, force=a.force, run=a.run)
         elif a.cmd == "runs":
             print("\n".join(r.name for r in load_profile(a.profile).train.runs))
+        elif a.cmd == "fields":
+            md = field_reference_markdown()
+            if a.readme:
+                update_readme_block("profile-fields", md)
+            print(md)
         elif a.cmd == "report":
             print(report(a.profile))
             update_readme_block(f"timings:{load_profile(a.profile).name}", timings_markdown(a.profile))

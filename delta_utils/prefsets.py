@@ -128,5 +128,5 @@ def check(name: str, profile: Profile) -> PrefSet:
     if name in known:
         return parse(name)
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"{name!r} is not a set this profile builds{hint} It builds: {', '.join(known)}")
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"{name!r} is not a set this profile builds{hint}; it builds: {', '.join(known)}")

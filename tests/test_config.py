@@ -166,3 +166,15 @@ def test_rerun_reason_names_what_changed():
     assert rerun_reason({"key": "k1", "status": "failed", "inputs": new}, new, "k1") == "the last run failed"
     assert "no per-input hashes" in rerun_reason({"key": "k0", "status": "ok"}, new, "k1")
     assert rerun_reason({"key": "k1", "status": "ok", "inputs": new}, new, "k1", force=True) == "forced (--force)"
+
+
+def test_every_profile_field_is_described_and_the_readme_reference_is_current():
+    """Each field of the schema carries a description, and the README's reference is generated from them
+    (`make docs` rewrites it)."""
+    from delta_utils.config import REPO_ROOT, field_reference, field_reference_markdown
+
+    rows = field_reference()
+    assert len(rows) > 100 and not [r["field"] for r in rows if not r["description"]]
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split("<!-- profile-fields -->\n", 1)[1].split("<!-- /profile-fields -->", 1)[0]
+    assert block == field_reference_markdown(), "run `make docs`"

@@ -99,6 +99,7 @@ def _fake_profile(tmp_path):
                           "concurrency": 4}
     data["judge"] = {"backend": "openai", "model": "fake-judge", "samples": 2, "concurrency": 8,
                      "request_timeout_s": 10.0, "max_retries": 3}
+    data["train"]["runs"] = [{"name": "dpo_gen_fake", "method": "dpo", "preference_set": "gen__fake-large"}]
     p = tmp_path / "killtest.yaml"
     p.write_text(yaml.safe_dump(data))
     return p
@@ -154,13 +155,13 @@ def test_training_survives_repeated_sigkill(tmp_path, monkeypatch):
     data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
     data["name"] = "killtrain"
     data["train"]["hparams"].update({"max_steps": 24, "batch_size": 1, "save_steps": 1, "precision": "fp32"})
-    data["train"]["runs"] = [{"name": "r", "method": "dpo", "preference_set": "pool"}]
+    data["train"]["runs"] = [{"name": "r", "method": "dpo", "preference_set": "full"}]
     path = tmp_path / "killtrain.yaml"
     path.write_text(yaml.safe_dump(data))
     ref_runs, kill_runs = tmp_path / "ref", tmp_path / "killed"
     for d in (ref_runs, kill_runs):
         monkeypatch.setenv("DELTA_LAB_RUNS", str(d))
-        _write_set(load_profile(path), "pool", _pairs(24))
+        _write_set(load_profile(path), "full", _pairs(24))
     env = dict(os.environ, TQDM_DISABLE="1")
     work = timed_run("train", path, env | {"DELTA_LAB_RUNS": str(ref_runs)})
     ck = kill_runs / "killtrain/04_train/r/checkpoints"

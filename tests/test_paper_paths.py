@@ -34,7 +34,7 @@ def _profile(tmp_path, folder, **evaluate_over):
     data["models"] = [{"name": "policy-folder", "family": "smollm2", "hub_id": str(folder), "params_m": 135}]
     data["train"]["policy"] = "policy-folder"
     data["train"]["hparams"].update({"max_steps": 2, "batch_size": 1, "precision": "fp32", "max_length": 128})
-    data["train"]["runs"] = [{"name": "dpo_dist", "method": "dpo", "preference_set": "pool"}]
+    data["train"]["runs"] = [{"name": "dpo_dist", "method": "dpo", "preference_set": "full"}]
     data["evaluate"] = {"sets": [{"name": "arith", "family": "arithmetic", "n": 3, "seed": 1001, "max_steps": 1}],
                         "sampling": {"temperature": 0.0, "max_tokens": 24}, "generators": False, **evaluate_over}
     p = tmp_path / "paperpaths.yaml"
@@ -96,7 +96,7 @@ def trained(tmp_path_factory, hub_folder):
     os.environ["DELTA_LAB_RUNS"] = env["DELTA_LAB_RUNS"]
     try:
         prof = _profile(tmp, hub_folder)
-        _write_set(prof, "pool", _pairs(4))
+        _write_set(prof, "full", _pairs(4))
         r = _torchrun(tmp / "paperpaths.yaml", env)
         yield tmp, prof, r
     finally:

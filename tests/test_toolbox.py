@@ -80,20 +80,20 @@ def test_push_dry_run_writes_the_folders_and_cards_it_would_push(runs_dir, tmp_p
     data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
     data["name"] = "pushtest"
     data["train"]["hparams"].update({"max_steps": 1, "batch_size": 2, "precision": "fp32"})
-    data["train"]["runs"] = [{"name": "dpo_pool", "method": "dpo", "preference_set": "pool"},
-                             {"name": "never_trained", "method": "kto", "preference_set": "pool"}]
+    data["train"]["runs"] = [{"name": "dpo_pool", "method": "dpo", "preference_set": "full"},
+                             {"name": "never_trained", "method": "kto", "preference_set": "full"}]
     (tmp_path / "pushtest.yaml").write_text(yaml.safe_dump(data))
     prof = load_profile(tmp_path / "pushtest.yaml")
-    _write_set(prof, "pool", _pairs(4))
+    _write_set(prof, "full", _pairs(4))
     train_run(prof, prof.train.runs[0])
     folders = export.push(prof, "someone/delta-pushtest", dry_run=True)
     assert set(folders) == {"someone/delta-pushtest", "someone/delta-pushtest-dpo_pool"}  # untrained runs are left out
     ds = folders["someone/delta-pushtest"]
-    assert sorted(p.name for p in (ds / "data").iterdir()) == ["pool.parquet", "pool__kto.parquet"]
-    kto = pd.read_parquet(ds / "data" / "pool__kto.parquet")
+    assert sorted(p.name for p in (ds / "data").iterdir()) == ["full.parquet", "full__kto.parquet"]
+    kto = pd.read_parquet(ds / "data" / "full__kto.parquet")
     assert len(kto) == 8 and set(kto["label"]) == {True, False}
     card = (ds / "README.md").read_text()
-    assert "config_name: pool__kto" in card and "## Provenance" in card
+    assert "config_name: full__kto" in card and "## Provenance" in card
     prov = json.loads((ds / "provenance.json").read_text())
     assert prov["profile"] == "pushtest" and prov["profile_hash"]
     assert load_profile(ds / "profile.yaml").train.runs[0].name == "dpo_pool"  # the validated profile, reloadable
@@ -101,6 +101,6 @@ def test_push_dry_run_writes_the_folders_and_cards_it_would_push(runs_dir, tmp_p
     assert (model / "adapter_config.json").is_file() and (model / "adapter_model.safetensors").is_file()
     mcard = (model / "README.md").read_text()
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in mcard and "library_name: peft" in mcard
-    assert "`pool`" in mcard and "| beta | 0.2 |" in mcard and "Not evaluated yet" in mcard
+    assert "`full`" in mcard and "| beta | 0.2 |" in mcard and "Not evaluated yet" in mcard
     for p in export.export_dir(prof).rglob("*"):  # the token is never written
         assert not p.is_file() or token.encode() not in p.read_bytes()
