@@ -28,6 +28,10 @@ def _block(text: str) -> str:
     return f"{fence}text\n{text.rstrip()}\n{fence}"
 
 
+def _answer(pred) -> str:
+    return "none" if pred is None or (isinstance(pred, float) and np.isnan(pred)) or pred == "" else f"`{pred}`"
+
+
 def _pct(x) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x:.0%}"
 
@@ -54,8 +58,8 @@ def generation_markdown(ex: dict) -> str:
     for r in ex["traces"].itertuples():
         verdict = "correct" if r.correct else "wrong"
         cut = ", cut off at max_tokens" if r.finish_reason == "length" else ""
-        out.append(f"**{r.model}** — extracted answer `{r.pred}` ({verdict}{cut}; {r.completion_tokens} tokens)\n\n"
-                   + _block(str(r.text)))
+        out.append(f"**{r.model}** — extracted answer {_answer(r.pred)} ({verdict}{cut}; "
+                   f"{r.completion_tokens} tokens)\n\n" + _block(str(r.text)))
     return "\n\n".join(out)
 
 
@@ -257,7 +261,8 @@ def training_figure(logs: pd.DataFrame) -> Figure:
 def train_takeaway(done: pd.DataFrame) -> str:
     if done.empty:
         return "Takeaway: no run trained in this call."
-    return (f"Takeaway: {len(done)} runs, {done['steps'].sum()} optimizer steps in {done['wall_s'].sum():.0f} s "
+    runs = f"{len(done)} run{'s' if len(done) != 1 else ''}"
+    return (f"Takeaway: {runs}, {done['steps'].sum()} optimizer steps in {done['wall_s'].sum():.0f} s "
             f"({done['s_per_step'].mean():.1f} s/step on {done['device'].iloc[0]}); reference log-probs reused for "
             f"{int(done['ref_logps_reused'].fillna(0).sum())} rows, computed for "
             f"{int(done['ref_logps_computed'].fillna(0).sum())}.")
@@ -284,7 +289,8 @@ def prediction_markdown(ex: dict) -> str:
     out = [f"**{ex['eval_set']} · `{ex['item_id']}`** ({why})\n\n" + _block(ex["question"])
            + f"\n\n**Reference answer:** {ex['answer']}"]
     for r in ex["predictions"].itertuples():
-        out.append(f"**{r.model}** — `{r.pred}` ({'correct' if r.correct else 'wrong'})\n\n" + _block(str(r.text)))
+        out.append(f"**{r.model}** — answer {_answer(r.pred)} ({'correct' if r.correct else 'wrong'})\n\n"
+                   + _block(str(r.text)))
     return "\n\n".join(out)
 
 

@@ -47,6 +47,9 @@ class Figure:
         self.data.to_csv(directory / f"{self.name}.csv", index=False)
         return directory / f"{self.name}.png"
 
+    def __repr__(self) -> str:
+        return f"<Figure {self.name!r}: {len(self.data)} rows of numbers; .fig draws it, .save(folder) writes it>"
+
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()
         self.fig.tight_layout()

@@ -176,7 +176,8 @@ def comparisons(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, p
                 # the spread over draws in the note
                 draws = pd.concat([of(r) for r in rnd["run"]], axis=1)
                 per_draw = [float((of(t) - draws.iloc[:, i]).mean()) for i in range(draws.shape[1])]
-                spread = (f"{len(per_draw)} draws: effects " + ", ".join(f"{e:+.1%}" for e in per_draw)
+                plural = "s" if len(per_draw) > 1 else ""
+                spread = (f"{len(per_draw)} draw{plural}: effects " + ", ".join(f"{e:+.1%}" for e in per_draw)
                           + (f"; SD {np.std(per_draw, ddof=1):.1%}" if len(per_draw) > 1 else "; one draw, no spread"))
                 rows.append(_comparison("topk_vs_random", of(t), draws.mean(axis=1),
                                         label=f"{t} - mean({', '.join(rnd['run'])})", method=m, note=spread, **fmt))

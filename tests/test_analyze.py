@@ -60,7 +60,7 @@ def test_findings_from_numbers(smoke):
     # 4 items better, none worse, of 20: the exact McNemar p is 2 * 0.5**4 = 0.125, not evidence
     assert top_vs_random["effect"] == pytest.approx(0.2) and top_vs_random["test"] == "exact McNemar"
     assert top_vs_random["p_value"] == pytest.approx(0.125) and top_vs_random["verdict"] == "inconclusive"
-    assert top_vs_random["mde"] > 0.2 and "1 draws" in top_vs_random["note"]
+    assert top_vs_random["mde"] > 0.2 and "1 draw:" in top_vs_random["note"]
     vs_full = f[f["claim_id"] == "topk_vs_full"].iloc[0]
     assert vs_full["kind"] == "noninferiority" and vs_full["effect"] == pytest.approx(0.2)
     assert vs_full["verdict"] == "supported"  # better by 0.2: not worse by more than the 5-point margin

@@ -29,6 +29,10 @@ def P(answer, kind="number", choices=()):
     (P(18), "The answer is 18 apples.", True),
     (P(18), "<think>The answer is 18</think> The answer is 17.", False),
     (P(1450000), "The answer is 1450001", False),
+    # an answer that shows its working states the value after its last '=' (seen in 05_evaluate's example)
+    (P(19), "The answer is 19 - 10 = 9 books Omar", False),
+    (P(9), "The answer is 19 - 10 = 9 books Omar", True),
+    (P(4), "The answer is N = 4.", True),
     (P("B", "choice", ("1", "2", "3", "4")), "... The answer is B.", True),
     (P("B", "choice", ("1", "2", "3", "4")), "The answer is (C)", False),
     (P("1 6", "text"), "The answer is 1 6.", True),

@@ -79,6 +79,9 @@ def _to_float(s: str) -> float | None:
 
 
 def _leading_number(s: str) -> float | None:
+    """The number an answer states: after its last '=' if it has one ('19 - 10 = 9 books' states 9, not 19),
+    then the first number there ('9 books' -> 9)."""
+    s = s.rsplit("=", 1)[-1]
     m = re.match(r"\s*\$?\s*(" + _NUM + ")", s)
     return _to_float(m.group(1)) if m else None
 
