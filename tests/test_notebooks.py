@@ -107,9 +107,7 @@ def test_smoke_pipeline_end_to_end(runs_dir):
     # sampled and trained stages, where seeds matter).
     again = runs_dir / "again"
     env3 = env | {"DELTA_LAB_RUNS": str(again / "runs"), "DELTA_LAB_FIGURES": str(again / "figures")}
-    for stage in STAGES[:4]:
-        for name in GRID if stage == "04_train" else []:
-            assert _run(stage, env3, name).returncode == 0
+    for stage in STAGES[:4]:  # the grid in one 04_train execution this time (the per-run path ran above)
         r = _run(stage, env3)
         assert r.returncode == 0, f"{stage} (second run) failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     sets = sorted((run / "03_pair" / "sets").glob("*.jsonl"))
