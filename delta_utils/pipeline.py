@@ -29,7 +29,7 @@ from pathlib import Path
 from . import depgraph
 from .config import REPO_ROOT, ProfileError, field_reference_markdown, load_profile
 from .decontam import ContaminationError
-from .paths import figures_root
+from .paths import figures_root, runs_root
 from .plan import plan
 from .stages import STAGES, read_manifest, update_readme_block
 from .store import atomic_write_json, atomic_write_text, content_hash
@@ -172,10 +172,18 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
     if run is None:  # the executed stage notebook also beside the profile's figures, so it reads without running
         beside = figures_root() / profile.name / "notebooks"
         beside.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(beside / executed.name, executed.read_text())
+        atomic_write_text(beside / executed.name, portable(executed.read_text()))
     _log(profile, label, "ran", wall, rec["peak_rss_mb"], key)
     print(f"[{label}] done in {wall:.0f} s, peak RSS of its processes {rec['peak_rss_mb']:.0f} MB", flush=True)
     return rec
+
+
+def portable(text: str) -> str:
+    """An executed notebook without this machine's paths (for the copy committed beside the figures): the runs
+    and figures folders and the repository root become relative paths."""
+    for root, name in [(runs_root(), "runs"), (figures_root(), "figures"), (REPO_ROOT, ".")]:
+        text = text.replace(f"{root}/", f"{name}/").replace(str(root), name)
+    return text
 
 
 def _peak_rss_mb() -> float:

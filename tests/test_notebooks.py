@@ -32,6 +32,15 @@ def test_notebook_committed_clean_and_in_sync(stage):
     assert "takeaway(" in last and 'f"' not in last, last
 
 
+def test_the_copy_beside_the_figures_has_no_machine_paths(runs_dir):
+    from delta_utils.pipeline import portable
+
+    text = (f'"{runs_dir}/runs/tiny/06_analyze/x.ipynb", "figures go to {runs_dir}/figures/tiny", '
+            f'"{REPO_ROOT}/.venv/lib/tqdm.py: warning"')
+    assert portable(text) == ('"runs/tiny/06_analyze/x.ipynb", "figures go to figures/tiny", '
+                              '"./.venv/lib/tqdm.py: warning"')
+
+
 def _run(stage, env, run=None):
     extra = ["--run", run] if run else []
     return subprocess.run([sys.executable, "-m", "delta_utils.pipeline", "run", stage, "--profile", "smoke", *extra],
