@@ -110,13 +110,17 @@ class RecordCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, kind TEXT, record TEXT NOT NULL)"
-        )
-        self._db.commit()
+        # Switching a fresh file to WAL needs an exclusive lock, and SQLite answers "database is locked"
+        # at once (no busy wait) when several processes (the ranks of a torchrun) open it together.
+        # So the set-up is serialised across processes; reads and writes afterwards use SQLite's own locking.
+        with file_lock(self.path.with_name(self.path.name + ".lock")):
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, kind TEXT, record TEXT NOT NULL)"
+            )
+            self._db.commit()
 
     def get(self, key: str) -> dict | None:
         with self._lock:
