@@ -86,8 +86,10 @@ lm-eval: setup
 smoke:
 	@$(MAKE) --no-print-directory all PROFILE=smoke
 
+# two workers (pytest-xdist): each test file runs whole on one worker (module fixtures are built once), the
+# longest files first (tests/conftest.py orders them); the smoke pipeline overlaps the rest of the suite
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # ruff (pyproject.toml [tool.ruff]): .ci/run fails on any finding
 lint: setup
