@@ -52,7 +52,7 @@ class ServerSpec(_Strict):
 
     slots: PositiveInt = _f(8, "llama.cpp: requests decoded in parallel")
     ctx_per_slot: PositiveInt = _f(1536, "llama.cpp: context tokens per slot (prompt + completion)")
-    threads: int | None = _f(None, "llama.cpp: CPU threads (None: the server's default)", ge=1)
+    threads: int | None = _f(None, "llama.cpp: CPU threads (None: $OMP_NUM_THREADS, else every core)", ge=1)
     deterministic: bool = _f(False, "one request at a time, no prompt-cache reuse: bit-identical reruns (llama.cpp "
                                     "rounds differently in batches of different sizes, ggml-org/llama.cpp#7052), "
                                     "about 2x slower")

@@ -103,6 +103,15 @@ def _server_process(cmd: list[str], port: int, health_path: str, log_dir: Path, 
                 proc.wait()
 
 
+def default_threads() -> int:
+    """CPU threads for a llama.cpp server: OMP_NUM_THREADS when set (the convention torch follows too, so one
+    setting caps both; the test suite's two workers set it to 1 each), else every core."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return max(1, os.cpu_count() or 1)
+
+
 @contextlib.contextmanager
 def llamacpp_server(gguf: Path, *, log_dir: Path, slots: int = 8, ctx_per_slot: int = 2048,
                     threads: int | None = None, port: int | None = None,
@@ -112,7 +121,7 @@ def llamacpp_server(gguf: Path, *, log_dir: Path, slots: int = 8, ctx_per_slot: 
     if not gguf.is_file():
         raise ServerError(f"GGUF file not found: {gguf}")
     port = port or free_port()
-    threads = threads or max(1, os.cpu_count() or 1)
+    threads = threads or default_threads()
     cmd = [sys.executable, "-m", "delta_utils.serve", "--gguf", str(gguf), "--port", str(port),
            "--slots", str(slots), "--ctx", str(slots * ctx_per_slot), "--threads", str(threads)]
     with _server_process(cmd, port, "/health", log_dir, gguf.stem, startup_timeout) as url:
@@ -173,7 +182,7 @@ def _serve_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--slots", type=int, default=8)
     ap.add_argument("--ctx", type=int, default=16384)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=default_threads())
     a = ap.parse_args(argv)
 
     import xllamacpp as xlc

@@ -5,6 +5,10 @@ import pytest
 
 # progress bars off in tests (tqdm reads this when it is imported)
 os.environ.setdefault("TQDM_DISABLE", "1")
+# `make test` runs two xdist workers: each gets its share of the cores (torch and the llama.cpp servers read
+# OMP_NUM_THREADS), since threads beyond the free cores spin-wait (ggml) and slow both workers down severalfold
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from delta_utils.config import CONFIG_DIR, ProfileError, load_profile
+from delta_utils.stages import STAGES
 
 
 @pytest.mark.parametrize("name", ["smoke", "tiny", "paper"])
@@ -138,6 +139,33 @@ def test_timing_table_is_written_from_the_runners_measurements(tmp_path, monkeyp
     md = timings_markdown("smoke")
     assert "| 01_generate | 790 | 3100 | 1970-01-01 00:01 UTC |" in md  # the last real run, not the skip
     assert "| 04_train/dpo_a | 120 | 7900 |" in md and "| total | 910 |" in md
+    assert md.startswith("No cold `make all` recorded")
+    # a cold session (empty caches at its start) that ran every stage wins over later warm re-executions
+    cold = [{"stage": s, "status": "ran", "wall_s": 100.0, "peak_rss_mb": 500, "at": 200, "session": "c",
+             "cold": True} for s in STAGES]
+    warm = [{"stage": "01_generate", "status": "ran", "wall_s": 4.0, "peak_rss_mb": 300, "at": 300, "session": "w",
+             "cold": False}]
+    (tmp_path / "smoke" / "timings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + cold + warm))
+    md = timings_markdown("smoke")
+    assert md.startswith("From the latest cold `make all`")
+    assert "| 01_generate | 100 | 500 |" in md and f"| total | {100 * len(STAGES)} |" in md
+    assert "dpo_a" not in md  # not part of that session
+
+
+def test_a_session_is_cold_when_it_starts_on_empty_caches(tmp_path, monkeypatch):
+    from delta_utils.pipeline import _log, _session_is_cold
+
+    monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
+    monkeypatch.setenv("DELTA_LAB_SESSION", "s1")
+    prof = load_profile("smoke")
+    prof.run_dir().mkdir(parents=True)
+    assert _session_is_cold(prof)
+    _log(prof, "01_generate", "ran", 1.0, None, "k", cold=True)
+    (prof.run_dir() / "cache").mkdir()
+    (prof.run_dir() / "cache" / "completions.sqlite").write_bytes(b"x")
+    assert _session_is_cold(prof)  # decided by the session's first execution, not by what it wrote since
+    monkeypatch.setenv("DELTA_LAB_SESSION", "s2")
+    assert not _session_is_cold(prof)
 
 
 def test_epochs_give_each_run_the_steps_for_equal_passes_over_its_data(monkeypatch):
