@@ -134,6 +134,9 @@ class GenerationSpec(_Strict):
     generators: list[str] = _f(description="the ladder: registered model names, rejected one included", min_length=2)
     rejected: str = _f(description="the fixed rejected generator (one of generators)")
     sampling: Sampling = _f(Sampling(), "how every generator samples")
+    samples: dict[str, PositiveInt] = _f({}, "samples per prompt of named generators, overriding sampling.n (e.g. "
+                                             "two of the correctness generator, so that its correct and wrong "
+                                             "traces meet on a prompt; the generator-level sets use sample 0)")
     server: ServerSpec = _f(ServerSpec(), "the local server each generator runs in")
     concurrency: PositiveInt = _f(8, "requests in flight per generator")
 
@@ -141,7 +144,14 @@ class GenerationSpec(_Strict):
     def _rejected_in_ladder(self):
         if self.rejected not in self.generators:
             raise ValueError(f"rejected generator {self.rejected!r} must be one of generators {self.generators}")
+        unknown = sorted(set(self.samples) - set(self.generators))
+        if unknown:
+            raise ValueError(f"generation.samples names {unknown}, which are not generators {self.generators}")
         return self
+
+    def n_samples(self, model: str) -> int:
+        """Samples per prompt that `model` writes."""
+        return self.samples.get(model, self.sampling.n)
 
 
 class JudgeSpec(_Strict):

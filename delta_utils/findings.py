@@ -158,7 +158,9 @@ def comparisons(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, p
                                 label=f"{gaps.index[-1]} - {gaps.index[0]} (per prompt)"))
     top = runs[runs["kind"] == "topk"]
     fractions = sorted(top[top["dimension"] == dim]["fraction"].unique()) or [None]
-    for m in methods:
+    # the selection claims are tested with each method the grid trains top-k runs with (tiny: DPO only); a
+    # grid with none has one n/a row per claim
+    for m in sorted(top["method"].unique()) or [""]:
         for f in fractions:
             pct = "k" if f is None else f"{f:.0%}"
             fmt = {"pct": pct, "dim": nice, "Dim": nice.capitalize()}

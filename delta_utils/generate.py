@@ -39,14 +39,15 @@ def sampling_for(model_name: str, sampling) -> dict:
 
 
 def sample_models(profile: Profile, models: list[str], problems: list[Problem], sampling, backend: str,
-                  server, concurrency: int, log_dir, desc: str) -> pd.DataFrame:
-    """Completions of each model on each problem (cached), scored against the known answers."""
+                  server, concurrency: int, log_dir, desc: str, samples: dict[str, int] | None = None) -> pd.DataFrame:
+    """Completions of each model on each problem (cached), scored against the known answers. `samples`
+    overrides `sampling.n` per model (a sample's cache key does not depend on n, so raising it adds samples)."""
     by_id = {p.id: p for p in problems}
     rows = []
     with completions_cache(profile) as cache:
         for m in models:
             samp = sampling_for(m, sampling)
-            reqs = requests_for(m, problems, samp["n"])
+            reqs = requests_for(m, problems, (samples or {}).get(m, samp["n"]))
             recs = complete(lambda m=m: endpoint(backend, m, server=server, log_dir=log_dir), reqs, samp, cache,
                             model_identity(m, backend), concurrency=concurrency, desc=f"{desc} {m}")
             for r in recs:
@@ -65,7 +66,7 @@ def run(profile: Profile) -> pd.DataFrame:
     out = stage_dir(profile, STAGE)
     decontaminate(profile, problems, out)
     traces = sample_models(profile, g.generators, problems, g.sampling, g.backend, g.server, g.concurrency,
-                           out, desc="generate")
+                           out, desc="generate", samples=g.samples)
     write_table(pd.DataFrame([p.to_dict() for p in problems]), out / "problems.jsonl")
     write_table(traces, out / "traces.jsonl")
     write_manifest(profile, STAGE, [out / "problems.jsonl", out / "traces.jsonl"])

@@ -59,12 +59,15 @@ def plan(profile: Profile, load_data: bool = False) -> str:
     g, j, t, ev = profile.generation, profile.judge, profile.train, profile.evaluate
     lines = [f"profile {profile.name!r}: {profile.description}".rstrip(": "), ""]
     n_train, note, train_probs = _count(profile.train_prompts, load_data)
-    samples = g.sampling.n
-    gen_calls = _mul(n_train, len(g.generators), samples)
+    per_prompt = sum(g.n_samples(m) for m in g.generators)
+    samples = (f"{len(g.generators)} generators x {g.sampling.n} samples"
+               if per_prompt == len(g.generators) * g.sampling.n else
+               "(" + " + ".join(f"{g.n_samples(m)} {m}" for m in g.generators) + ") samples")
+    gen_calls = _mul(n_train, per_prompt)
     traces = gen_calls
     source = profile.train_prompts.benchmark or profile.train_prompts.family
     lines.append(f"01_generate  {_fmt(n_train)} training prompts ({source}"
-                 f"{'; ' + note if note else ''}) x {len(g.generators)} generators x {samples} samples = "
+                 f"{'; ' + note if note else ''}) x {samples} = "
                  f"{_fmt(gen_calls)} calls, up to {g.sampling.max_tokens:,} tokens each, backend {g.backend}")
     judge_calls = _mul(traces, j.samples)
     lines.append(f"02_judge     {_fmt(traces)} traces x {j.samples} judge samples = {_fmt(judge_calls)} calls "

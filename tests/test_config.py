@@ -35,11 +35,17 @@ def _write(tmp_path, mutate):
     (lambda d: d["evaluate"]["sampling"].update(max_tokens="many"), "evaluate.sampling.max_tokens"),
     (lambda d: d["generation"].update(rejected="qwen2.5-coder-1.5b"), "rejected generator"),
     (lambda d: d.pop("judge"), "judge"),
+    (lambda d: d["generation"].update(samples={"qwen2.5-coder-1.5b": 2}), "generation.samples"),
 ])
 def test_bad_profile_names_the_field(tmp_path, mutate, field):
     with pytest.raises(ProfileError) as e:
         load_profile(_write(tmp_path, mutate))
     assert field in str(e.value)
+
+
+def test_per_generator_samples_override_sampling_n():
+    tiny = load_profile("tiny").generation
+    assert tiny.sampling.n == 1 and tiny.n_samples("qwen2.5-coder-1.5b") == 2 and tiny.n_samples("smollm2-135m") == 1
 
 
 def test_malformed_yaml(tmp_path):
