@@ -22,19 +22,23 @@ def runs_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-# ---------------------------------------------------------------- order: longest files first
-# `make test` runs two xdist workers that take whole files in collection order; starting the long files first
-# keeps one worker from sitting idle while the other finishes the smoke pipeline. (Seconds from the last
-# clean-clone run, serial; the conftest table below prints the current ones.)
-# xdist hands each worker two files to begin with (1st and 3rd to one, 2nd and 4th to the other), so a file
-# of quick tests goes third, beside the smoke pipeline.
-LONGEST_FIRST = ["test_notebooks.py", "test_kill.py", "test_pairing.py", "test_paper_paths.py",
-                 "test_judge_validation.py", "test_lmeval.py", "test_train.py"]
+# ---------------------------------------------------------------- order: longest first
+# `make test` runs two xdist workers (--dist loadfile): each takes whole files, in collection order, and takes
+# another file whenever it has two or fewer tests pending. The smoke pipeline (test_notebooks.py) and its
+# determinism rerun (test_determinism.py) are the long poles: they go first, one to each worker, the smoke test
+# first within its file so that its worker takes no further file until the pipeline is done. The third file
+# (quick) joins the smoke test, the fourth the rerun; the rest are pulled by whichever worker is free.
+LONGEST_FIRST = ["test_notebooks.py", "test_determinism.py", "test_pairing.py", "test_kill.py",
+                 "test_paper_paths.py", "test_judge_validation.py", "test_lmeval.py", "test_train.py"]
 
 
 def pytest_collection_modifyitems(items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda it: rank.get(Path(str(it.fspath)).name, len(rank)))  # stable: file order kept otherwise
+
+    def key(it):
+        return rank.get(Path(str(it.fspath)).name, len(rank)), it.name != "test_smoke_pipeline_end_to_end"
+
+    items.sort(key=key)  # stable: the order inside each file is kept otherwise
 
 
 # ---------------------------------------------------------------- where the suite's time goes
