@@ -191,13 +191,17 @@ def dimension_selection(profile: Profile, t: RunTables) -> Figure:
     a = g[g["domain"] == "all"]
     d = a[((a["kind"].isin(["topk", "random"])) & (a["fraction"] == frac)) | a["is_full"]].copy()
     d = d[d["method"].isin(a[a["kind"] == "topk"]["method"])]  # methods with a selection to compare
+    # each random draw its own bar ("random", "random draw 1", ...): their spread is the noise a selection beats
+    draw = d["draw"].fillna(0).astype(int).astype(str) if "draw" in d else pd.Series("0", index=d.index)
     d["selection"] = np.where(d["kind"] == "topk", d["dimension"].astype(str),
-                              np.where(d["kind"] == "random", "random", "full"))
+                              np.where(d["kind"] != "random", "full",
+                                       np.where(draw == "0", "random", "random draw " + draw)))
     fig, ax = _canvas(figsize=(7.5, 4))
     if frac is None:
         _empty(ax, f"no top-k runs in the {profile.name} grid")
     else:
-        order = [x for x in DIMENSION_NAMES + ["aggregate", "random", "full"] if x in set(d["selection"])]
+        draws = sorted({x for x in d["selection"] if x.startswith("random draw")}, key=lambda x: int(x.split()[-1]))
+        order = [x for x in DIMENSION_NAMES + ["aggregate", "random", *draws, "full"] if x in set(d["selection"])]
         methods = sorted(d["method"].unique())
         w = 0.8 / len(methods)
         for i, m in enumerate(methods):

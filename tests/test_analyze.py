@@ -160,14 +160,19 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
     assert "| judge vs verifier Spearman: step_coherence |" in findings.diagnostics_markdown(t.reset_index())
 
 
-def test_every_figure_draws_alone_on_hand_made_tables(smoke, tmp_path):
+@pytest.mark.parametrize("name", ["smoke", "tiny"])  # tiny: three random draws, two dimensions, correctness runs
+def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path):
     """Each figure function takes only the profile and the run's tables, returns the numbers it drew, shows
     itself as a PNG (what a notebook cell displays) and saves PNG + PDF + CSV."""
     from delta_utils import figures
     from delta_utils.rubric import DIMENSION_NAMES
 
+    smoke = load_profile(name)
     traces = _traces().assign(trace_id=lambda d: d["model"] + "-" + d["item_id"], sample=0)
-    records = _records(RECORDS)
+    if name == "tiny":
+        traces = pd.concat([traces, traces[traces["model"] == "qwen2.5-coder-0.5b"].assign(
+            model="qwen2.5-coder-1.5b", correct=True, trace_id=lambda d: "q15-" + d["item_id"])])
+    records = _records({**{r.name: 3 + i % 5 for i, r in enumerate(smoke.train.runs)}, **RECORDS})
     dims = {d: 3.0 for d in DIMENSION_NAMES}
     scores = traces[["trace_id"]].assign(**{f"{d}_mean": v for d, v in dims.items()}, aggregate_mean=3.0)
     pairs = pd.DataFrame({"chosen_model": "qwen2.5-coder-0.5b", "prompt_id": ["p0", "p1", "p2"],
@@ -184,9 +189,9 @@ def test_every_figure_draws_alone_on_hand_made_tables(smoke, tmp_path):
     assert list(figures.FIGURES) == ["generator_ladder", "generator_gains", "delta_by_dimension", "delta_vs_gap",
                                      "data_efficiency", "dimension_selection", "correctness_ablation",
                                      "judge_quality", "training_curves"]
-    for name, draw in figures.FIGURES.items():
+    for fname, draw in figures.FIGURES.items():
         fig = draw(smoke, t)
-        assert fig.name == name and isinstance(fig.data, pd.DataFrame)
+        assert fig.name == fname and isinstance(fig.data, pd.DataFrame)
         assert fig._repr_png_().startswith(b"\x89PNG")
         png = fig.save(tmp_path)
-        assert png.is_file() and (tmp_path / f"{name}.pdf").is_file() and (tmp_path / f"{name}.csv").is_file()
+        assert png.is_file() and (tmp_path / f"{fname}.pdf").is_file() and (tmp_path / f"{fname}.csv").is_file()
