@@ -192,10 +192,8 @@ def dimension_selection(profile: Profile, t: RunTables) -> Figure:
     d = a[((a["kind"].isin(["topk", "random"])) & (a["fraction"] == frac)) | a["is_full"]].copy()
     d = d[d["method"].isin(a[a["kind"] == "topk"]["method"])]  # methods with a selection to compare
     # each random draw its own bar ("random", "random draw 1", ...): their spread is the noise a selection beats
-    draw = d["draw"].fillna(0).astype(int).astype(str) if "draw" in d else pd.Series("0", index=d.index)
-    d["selection"] = np.where(d["kind"] == "topk", d["dimension"].astype(str),
-                              np.where(d["kind"] != "random", "full",
-                                       np.where(draw == "0", "random", "random draw " + draw)))
+    d["selection"] = [r.dimension if r.kind == "topk" else "full" if r.kind != "random"
+                      else "random" if not r.draw else f"random draw {int(r.draw)}" for r in d.itertuples()]
     fig, ax = _canvas(figsize=(7.5, 4))
     if frac is None:
         _empty(ax, f"no top-k runs in the {profile.name} grid")

@@ -247,10 +247,13 @@ def timings_markdown(profile_name: str) -> str:
     otherwise the last real (not skipped) execution of each, labelled as such."""
     profile = load_profile(profile_name)
     rows = _timing_rows(profile)
-    cold_sessions = [s for s in dict.fromkeys(r.get("session") for r in rows if r.get("cold") and r.get("session"))
-                     if {r["stage"] for r in rows if r.get("session") == s and r["status"] == "ran"} >= set(STAGES)]
-    if cold_sessions:
-        rows = [r for r in rows if r.get("session") == cold_sessions[-1]]
+    ran_in_cold: dict[str, set] = {}  # cold session -> the stages it ran, in the order sessions appear
+    for r in rows:
+        if r.get("cold") and r.get("session") and r["status"] == "ran":
+            ran_in_cold.setdefault(r["session"], set()).add(r["stage"])
+    complete = [s for s, stages in ran_in_cold.items() if stages >= set(STAGES)]
+    if complete:
+        rows = [r for r in rows if r.get("session") == complete[-1]]
         head = ("From the latest cold `make all`: every stage ran, starting from empty run caches "
                 "(models already converted under the model cache are not re-converted).")
     else:

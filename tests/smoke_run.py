@@ -17,7 +17,10 @@ from pathlib import Path
 
 from delta_utils.config import REPO_ROOT, load_profile
 from delta_utils.stages import STAGES
+from delta_utils.store import atomic_write_json
 
+SMOKE = load_profile("smoke")  # the grid as configs/smoke.yaml defines it
+GRID = [r.name for r in SMOKE.train.runs]
 SMOKE_TEST = "tests/test_notebooks.py::test_smoke_pipeline_end_to_end"
 FAKE_KEY = "sk-fake-9d2c41-never-write-me"
 
@@ -31,9 +34,8 @@ def run_stage(stage: str, env: dict, run: str | None = None) -> subprocess.Compl
 def run_pipeline(root: Path, env: dict, stages=STAGES):
     """The stages in order, as the Makefile runs them (each training run its own notebook execution, then
     04_train collects); yields each stage's name once it is done, so a caller can act in between."""
-    grid = [r.name for r in load_profile("smoke").train.runs]
     for stage in stages:
-        for run in grid if stage == "04_train" else []:
+        for run in GRID if stage == "04_train" else []:
             r = run_stage(stage, env, run)
             assert r.returncode == 0 and "done in" in r.stdout, \
                 f"{stage}/{run} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
@@ -58,9 +60,7 @@ def handoff_file(tmp_path_factory) -> Path:
 
 
 def publish(path: Path, status: str, runs: Path | None = None) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"status": status, "runs": str(runs) if runs else None}))
-    tmp.replace(path)
+    atomic_write_json(path, {"status": status, "runs": str(runs) if runs else None})
 
 
 def wait_for(path: Path, timeout_s: float = 3600) -> dict:

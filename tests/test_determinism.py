@@ -9,12 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from safetensors.torch import load_file
-from smoke_run import SMOKE_TEST, handoff_file, run_pipeline, smoke_env, wait_for
+from smoke_run import GRID, SMOKE_TEST, handoff_file, run_pipeline, smoke_env, wait_for
 
-from delta_utils.config import load_profile
 from delta_utils.stages import STAGES
-
-GRID = [r.name for r in load_profile("smoke").train.runs]
 
 
 @pytest.mark.slow

@@ -5,10 +5,10 @@ import json
 import jupytext
 import pandas as pd
 import pytest
-from smoke_run import FAKE_KEY, handoff_file, publish, run_pipeline, run_stage, smoke_env
+from smoke_run import FAKE_KEY, GRID, SMOKE, handoff_file, publish, run_pipeline, run_stage, smoke_env
 
 from delta_utils import prefsets
-from delta_utils.config import REPO_ROOT, load_profile
+from delta_utils.config import REPO_ROOT
 from delta_utils.figures import FIGURES
 from delta_utils.stages import STAGES
 
@@ -39,8 +39,6 @@ def test_the_copy_beside_the_figures_has_no_machine_paths(runs_dir):
                               '"./.venv/lib/tqdm.py: warning"')
 
 
-SMOKE = load_profile("smoke")  # the grid as configs/smoke.yaml defines it
-GRID = [r.name for r in SMOKE.train.runs]
 GENERATOR_RUNS = {r.name for r in SMOKE.train.runs if prefsets.parse(r.preference_set).kind == "generator"}
 
 
