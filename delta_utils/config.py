@@ -417,7 +417,16 @@ def profile_path(name_or_path: str | os.PathLike) -> Path:
     return CONFIG_DIR / f"{name_or_path}.yaml"
 
 
-def load_profile(name_or_path: str | os.PathLike) -> Profile:
+def _merged(base: dict, override: dict) -> dict:
+    """`override` over `base`: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _profile_data(name_or_path: str | os.PathLike, seen: tuple = ()) -> tuple[Path, dict]:
+    """A profile file's fields, with those of its `base:` profile underneath, recursively."""
     path = profile_path(name_or_path)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
@@ -428,6 +437,24 @@ def load_profile(name_or_path: str | os.PathLike) -> Profile:
         raise ProfileError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile must be a YAML mapping of fields, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return path, data
+    if not isinstance(base, str):
+        raise ProfileError(f"{path}: base: must name one profile, got {base!r}")
+    if path.resolve() in seen:
+        raise ProfileError(f"{path}: base: profiles inherit in a cycle ({' -> '.join(p.stem for p in seen)})")
+    # a name is a shipped profile; a .yaml path is read relative to this file's folder
+    base_path = path.parent / base if base.endswith((".yaml", ".yml")) else profile_path(base)
+    _, base_data = _profile_data(base_path, seen + (path.resolve(),))
+    base_data.pop("name", None)  # a derived profile is its own run, under its own name
+    return path, _merged(base_data, data)
+
+
+def load_profile(name_or_path: str | os.PathLike) -> Profile:
+    """A profile from configs/<name>.yaml or a path. `base: <profile>` inherits every field of another
+    profile; the file then lists only what differs (mappings merge key by key, lists are replaced)."""
+    path, data = _profile_data(name_or_path)
     data.setdefault("name", path.stem)
     try:
         return Profile.model_validate(data)

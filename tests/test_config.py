@@ -212,3 +212,32 @@ def test_every_profile_field_is_described_and_the_readme_reference_is_current():
     readme = (REPO_ROOT / "README.md").read_text()
     block = readme.split("<!-- profile-fields -->\n", 1)[1].split("<!-- /profile-fields -->", 1)[0]
     assert block == field_reference_markdown(), "run `make docs`"
+
+
+def test_base_profile_inherits_and_overrides(tmp_path):
+    seed1 = load_profile("tiny_seed1")
+    tiny = load_profile("tiny")
+    assert seed1.name == "tiny_seed1" and seed1.train_prompts.seed == 2 and seed1.generation.sampling.seed == 1
+    # mappings merge key by key: what the derived file leaves out is tiny's
+    assert seed1.generation.sampling.max_tokens == tiny.generation.sampling.max_tokens
+    assert seed1.train.runs == tiny.train.runs and seed1.evaluate == tiny.evaluate
+    assert seed1.train.hparams.seed == 1 and seed1.train.hparams.beta == tiny.train.hparams.beta
+    # a path base, relative to the derived file; lists are replaced, not appended
+    (tmp_path / "mid.yaml").write_text("base: smoke\npairing: {top_fractions: [0.5, 0.25]}\n")
+    (tmp_path / "leaf.yaml").write_text("base: mid.yaml\ntrain_prompts: {n: 7}\n")
+    leaf = load_profile(tmp_path / "leaf.yaml")
+    assert leaf.name == "leaf" and leaf.train_prompts.n == 7 and leaf.pairing.top_fractions == [0.5, 0.25]
+    assert leaf.judge == load_profile("smoke").judge
+
+
+def test_base_profile_errors(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ProfileError, match="cycle"):
+        load_profile(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: no_such_profile\n")
+    with pytest.raises(ProfileError, match="known profiles"):
+        load_profile(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: [tiny, smoke]\n")
+    with pytest.raises(ProfileError, match="must name one profile"):
+        load_profile(tmp_path / "d.yaml")
