@@ -13,6 +13,8 @@ solutions carry ``<<a*b=c>>`` calculator annotations), a trace is checked mechan
 - **signal_to_noise**: share of the trace's non-empty lines that carry a relevant quantity (a
   given number, an expression, or a ground-truth result).
 
+LaTeX fractions (``\\frac{30}{3} = 10``, as the coder models write them) are read as divisions first.
+
 Each share s in [0, 1] maps to the judge's scale as 1 + 4 s. A trace with no written arithmetic
 gets the neutral 3 on numerical precision (nothing to check) and 1 on step coherence (no steps).
 """
@@ -32,6 +34,15 @@ GSM8K_CALC = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
 _OPS = [("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("÷", "/"), ("−", "-"), ("x", "*"),
         ("X", "*"), ("$", "")]
 DIMENSIONS = ["factuality", "strategy_coherence", "step_coherence", "numerical_precision", "signal_to_noise"]
+
+
+_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
+
+
+def plain_math(text: str) -> str:
+    """`\\frac{a}{b}` (and `\\dfrac`, `\\tfrac`) rewritten as `(a) / (b)`, so that a fraction is an expression
+    whose result later steps may use; other text is unchanged."""
+    return _FRAC.sub(lambda m: f"({m[1]}) / ({m[2]})", text)
 
 
 def _num(s: str) -> float:
@@ -102,6 +113,7 @@ def gsm8k_steps(solution: str) -> list[dict]:
 
 def verify(trace: str, question: str, answer: float, step_results: list[float]) -> dict:
     """Scores on the judge's 1-5 scale plus the raw checks behind them."""
+    trace = plain_math(trace)
     exprs = expressions(trace)
     given = set(numbers(question))
     used = set(numbers(trace))

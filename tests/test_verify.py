@@ -15,6 +15,18 @@ def test_expressions_chains_and_symbols():
                                                   ([3, 4], 12, 12), ([10, 4], 2.5, 2.5)]
 
 
+def test_latex_fractions_are_steps():
+    """A coder's `\\frac{30}{3} = 10` is a step: its result is available to the next one, and a wrong one counts."""
+    q = ("Farid has 30 books. Farid shares the books equally among 3 boxes and keeps one box. "
+         "Then Farid buys 5 more books. How many books does Farid have now?")
+    latex = r"\[ \frac{30}{3} = 10 \] Then \( 10 + 5 = 15 \). The answer is 15."
+    v = verify(latex, q, 15, [10, 15])
+    assert v["n_expressions"] == 2 and v["step_coherence"] == 5 and v["numerical_precision"] == 5
+    assert verify(latex.replace("\\frac", "\\dfrac"), q, 15, [10, 15])["step_coherence"] == 5
+    wrong = verify(r"\[ \frac{30}{3} = 12 \] Then 12 + 5 = 17. The answer is 17.", q, 15, [10, 15])
+    assert wrong["n_wrong_expressions"] == 1 and wrong["step_coherence"] == 5
+
+
 def _trace(p, wrong_step=None):
     lines = [f"Start with {p.steps[0].a}."]
     for i, s in enumerate(p.steps):

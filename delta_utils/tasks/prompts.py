@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from .problem import Problem
 
-INSTRUCTION = "Solve the problem step by step, briefly. End with the line 'The answer is N.' where N is a number."
+# "(no code)": without it the Qwen coders answer 11-25 % of word problems with a Python block and an invented
+# output, which runs past the token budget and leaves no arithmetic for the verifier to check
+INSTRUCTION = ("Solve the problem step by step, briefly, in words and arithmetic (no code). End with the line "
+               "'The answer is N.' where N is a number.")
 INSTRUCTIONS = {
     "number": INSTRUCTION,
     "choice": "Think step by step, briefly. End with the line 'The answer is X.' where X is the letter of "
