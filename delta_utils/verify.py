@@ -7,13 +7,15 @@ solutions carry ``<<a*b=c>>`` calculator annotations), a trace is checked mechan
   trace whose result is right.
 - **factuality**: share of the numbers given in the problem that the trace uses.
 - **step_coherence**: share of the trace's expressions whose operands were available at that
-  point: given in the problem, or produced by an earlier expression of the trace.
+  point: given in the problem, produced by an earlier expression of the trace, or a true
+  intermediate result that the trace stated earlier in prose ("leaving him with 5 coins").
 - **strategy_coherence**: half the share of the ground-truth intermediate results that appear in
   the trace, half whether the final answer is right.
 - **signal_to_noise**: share of the trace's non-empty lines that carry a relevant quantity (a
   given number, an expression, or a ground-truth result).
 
-LaTeX fractions (``\\frac{30}{3} = 10``, as the coder models write them) are read as divisions first.
+LaTeX fractions (``\\frac{30}{3} = 10``, as the coder models write them) are read as divisions first;
+an expression's result may follow "=" or a word for it ("29 + 17 equals 46", "... is 46").
 
 Each share s in [0, 1] maps to the judge's scale as 1 + 4 s. A trace with no written arithmetic
 gets the neutral 3 on numerical precision (nothing to check) and 1 on step coherence (no steps).
@@ -29,7 +31,8 @@ _UNUM = r"(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
 _OP = r"(?:\+|-|−|\*|×|x|X|/|÷|\\times|\\cdot|\\div)"
 _TERM = rf"\(*\s*\$?{_UNUM}\s*\)*"
 # a chain of terms joined by operators, then "= result": 16 - 3 - 4 = 9, (3 + 5) * 2 = 16, 9 * $2 = $18
-EXPR = re.compile(rf"({_TERM}(?:\s*{_OP}\s*{_TERM})+)\s*=\s*\$?\s*({_NUM})")
+_EQ = r"(?:=|\bequals\b|\bis equal to\b|\bgives(?: us)?\b|\bmakes\b|\bresults in\b|\bis\b)"
+EXPR = re.compile(rf"({_TERM}(?:\s*{_OP}\s*{_TERM})+)\s*{_EQ}\s*\$?\s*({_NUM})")
 GSM8K_CALC = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
 _OPS = [("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("÷", "/"), ("−", "-"), ("x", "*"),
         ("X", "*"), ("$", "")]
@@ -88,12 +91,15 @@ def _safe_eval(expr: str) -> float | None:
         return None
 
 
+def _expression_matches(text: str) -> list[tuple[int, int, list[float], float | None, float]]:
+    """(start, end, operands, value of lhs, stated c) of each expression `lhs = c`, in order."""
+    return [(m.start(), m.end(), [_num(x) for x in re.findall(_UNUM, m[1].replace("$", ""))], _safe_eval(m[1]),
+             _num(m[2])) for m in EXPR.finditer(text)]
+
+
 def expressions(text: str) -> list[tuple[list[float], float | None, float]]:
     """Arithmetic expressions `lhs = c` written in a trace, in order: (operands, value of lhs, stated c)."""
-    out = []
-    for lhs, c in EXPR.findall(text):
-        out.append(([_num(x) for x in re.findall(_UNUM, lhs.replace("$", ""))], _safe_eval(lhs), _num(c)))
-    return out
+    return [(operands, value, c) for _, _, operands, value, c in _expression_matches(text)]
 
 
 def _close(x: float | None, y: float, atol: float = 1e-6) -> bool:
@@ -114,15 +120,20 @@ def gsm8k_steps(solution: str) -> list[dict]:
 def verify(trace: str, question: str, answer: float, step_results: list[float]) -> dict:
     """Scores on the judge's 1-5 scale plus the raw checks behind them."""
     trace = plain_math(trace)
-    exprs = expressions(trace)
+    matches = _expression_matches(trace)
+    exprs = [(operands, value, c) for _, _, operands, value, c in matches]
     given = set(numbers(question))
     used = set(numbers(trace))
     correct = [_close(value, c, atol=0.006) for _, value, c in exprs]  # results rounded to cents pass
     available = set(given)
     coherent = []
-    for operands, _, c in exprs:
+    prose_from = 0
+    for start, end, operands, _, c in matches:
+        # a true intermediate result stated in the prose since the last expression is available too
+        available |= {x for x in numbers(trace[prose_from:start]) if any(_close(x, r) for r in step_results)}
         coherent.append(all(x in available for x in operands))
         available.add(c)
+        prose_from = end
     pred = extract_number(trace)
     answer_ok = pred is not None and _close(pred, float(answer))
     results_found = [any(_close(u, r) for u in used) for r in step_results]
