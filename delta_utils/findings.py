@@ -48,7 +48,8 @@ def diagnostics(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, ve
     acc = tr.groupby("model")["correct"].mean()
     if len(chosen) >= 2:
         wide, narrow = max(chosen, key=lambda m: acc.get(m, 0)), min(chosen, key=lambda m: acc.get(m, 0))
-        per = tr[tr["sample"] == 0].pivot_table(index="item_id", columns="model", values="correct", aggfunc="mean")
+        # each generator's accuracy on a prompt over all its samples (the correctness generator has several)
+        per = tr.pivot_table(index="item_id", columns="model", values="correct", aggfunc="mean")
         r = stats.compare(per[wide].astype(float), per[narrow].astype(float)) if wide != narrow else None
         if r is not None:
             add(f"gap between the chosen generators: {wide} - {narrow}", r["diff"], r["ci_low"], r["ci_high"],

@@ -160,6 +160,29 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
     assert "| judge vs verifier Spearman: step_coherence |" in findings.diagnostics_markdown(t.reset_index())
 
 
+
+def test_generator_gap_uses_every_sample(tmp_path, monkeypatch):
+    """The chosen generators' gap averages each generator over all its samples of a prompt: the correctness
+    generator's second sample sharpens its accuracy instead of being dropped."""
+    import numpy as np
+
+    monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
+    tiny = load_profile("tiny")  # chosen: qwen2.5-coder-0.5b (1 sample), qwen2.5-coder-1.5b (2 samples)
+    rows = []
+    for i in range(40):
+        right = {"smollm2-135m": [False], "qwen2.5-coder-0.5b": [i < 16],
+                 "qwen2.5-coder-1.5b": [i < 24, i < 16 or i >= 36]}  # 60 % and 50 % -> 55 %
+        for m, samples in right.items():
+            for k, ok in enumerate(samples):
+                rows.append({"trace_id": f"{m}-{i}-{k}", "model": m, "item_id": f"p{i}", "sample": k, "correct": ok,
+                             "finish_reason": "stop"})
+    q = np.random.default_rng(0).uniform(1, 5, len(rows))
+    ver = pd.DataFrame({"trace_id": [r["trace_id"] for r in rows], **{d: q for d in findings.DIMENSION_NAMES}})
+    scores = ver.rename(columns={d: f"{d}_mean" for d in findings.DIMENSION_NAMES}).assign(aggregate_mean=q)
+    t = findings.diagnostics(tiny, pd.DataFrame(rows), scores, ver, _records({"base": 5})).set_index("quantity")
+    gap = t.loc["gap between the chosen generators: qwen2.5-coder-1.5b - qwen2.5-coder-0.5b"]
+    assert gap["value"] == pytest.approx(0.55 - 0.40) and gap["n"] == 40
+
 @pytest.mark.parametrize("name", ["smoke", "tiny"])  # tiny: three random draws, two dimensions, correctness runs
 def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path):
     """Each figure function takes only the profile and the run's tables, returns the numbers it drew, shows
