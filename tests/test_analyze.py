@@ -160,7 +160,6 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
     assert "| judge vs verifier Spearman: step_coherence |" in findings.diagnostics_markdown(t.reset_index())
 
 
-
 def test_generator_gap_uses_every_sample(tmp_path, monkeypatch):
     """The chosen generators' gap averages each generator over all its samples of a prompt: the correctness
     generator's second sample sharpens its accuracy instead of being dropped."""
@@ -182,6 +181,7 @@ def test_generator_gap_uses_every_sample(tmp_path, monkeypatch):
     t = findings.diagnostics(tiny, pd.DataFrame(rows), scores, ver, _records({"base": 5})).set_index("quantity")
     gap = t.loc["gap between the chosen generators: qwen2.5-coder-1.5b - qwen2.5-coder-0.5b"]
     assert gap["value"] == pytest.approx(0.55 - 0.40) and gap["n"] == 40
+
 
 @pytest.mark.parametrize("name", ["smoke", "tiny"])  # tiny: three random draws, two dimensions, correctness runs
 def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path):

@@ -27,11 +27,11 @@ def test_latex_fractions_are_steps():
     assert wrong["n_wrong_expressions"] == 1 and wrong["step_coherence"] == 5
 
 
-
 def test_prose_steps_count():
     """A result written in words ("equals", "is") is an expression, and a true intermediate result stated in
     prose is available to later steps; a number that is neither given nor derived still is not."""
-    q = "Dev has 3 coins. Dev uses 1 of the coins. Dev then gets 3 times as many coins. How many coins does Dev have now?"
+    q = ("Dev has 3 coins. Dev uses 1 of the coins. Dev then gets 3 times as many coins. "
+         "How many coins does Dev have now?")
     words = "Dev uses 1, so 3 - 1 equals 2. Then 2 * 3 is 6. The answer is 6."
     v = verify(words, q, 6, [2, 6])
     assert v["n_expressions"] == 2 and v["step_coherence"] == 5 and v["numerical_precision"] == 5
