@@ -42,6 +42,7 @@ def test_prose_steps_count():
     later = "Then 3 * 2 = 6, as he is left with 2 coins. The answer is 6."  # stated only after its use
     assert verify(later, q, 6, [2, 6])["step_coherence"] == 1
 
+
 def _trace(p, wrong_step=None):
     lines = [f"Start with {p.steps[0].a}."]
     for i, s in enumerate(p.steps):
