@@ -162,10 +162,13 @@ class JudgeSpec(_Strict):
                     "price, hours of latency, resumable by batch id)")
     model: str = _f(description="the judge model (a registered name)")
     samples: PositiveInt = _f(1, "k judge samples per trace, averaged (the paper: 5)")
-    scoring: Literal["expected", "sampled"] = _f(
+    scoring: Literal["expected", "chained", "sampled"] = _f(
         "expected", "expected: each score is the expectation over the judge's probabilities of the tokens 1-5 at "
                     "that score's position (G-Eval style: continuous, no ties; a reply without log-probabilities "
-                    "falls back to the integer, marked per judgment); sampled: the integers as written")
+                    "falls back to the integer, marked per judgment); chained: the same expectations, but the reply's "
+                    "JSON is written for the judge up to each score and it gives one token there (one call per "
+                    "dimension on a cached prompt; needs a server that continues a trailing assistant message: "
+                    "llama.cpp, vLLM); sampled: the integers as written")
     validation_items: int = _f(120, "how many labelled real solutions (tests/data) 02_judge validates the judge on "
                                     "(0: skip)", ge=0)
     temperature: float = _f(0.6, "judge sampling temperature", ge=0)
@@ -180,6 +183,13 @@ class JudgeSpec(_Strict):
     batch_max_requests: PositiveInt = _f(50_000, "openai_batch: requests per batch (the API's cap: 50,000); larger "
                                                  "jobs are split into chunks, each resumed by its own batch id")
     batch_max_bytes: PositiveInt = _f(200_000_000, "openai_batch: input bytes per batch (the API's cap: 200 MB)")
+
+    @model_validator(mode="after")
+    def _chained_backend(self):
+        if self.scoring == "chained" and self.backend == "openai_batch":
+            raise ValueError("judge.scoring 'chained' asks for each score after the one before: it cannot go "
+                             "through the Batch API (use 'expected')")
+        return self
 
 
 class PairingSpec(_Strict):

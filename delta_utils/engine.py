@@ -155,56 +155,44 @@ class ServerLost(RuntimeError):
         self.failed, self.reason = failed, reason
 
 
-async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency, desc, timeout, max_retries):
-    from openai import AsyncOpenAI
+async def _call(client, endpoint, key: str, req: Request, sampling: dict, model_id: str) -> dict:
+    """One completion over the OpenAI protocol, as a cache record. Server-specific fields in `req.extra`'s
+    `extra_body` (e.g. continue_final_message) join the endpoint's own."""
+    t0 = time.monotonic()
+    extra = dict(req.extra)
+    body = {**(endpoint.extra_body or {}), **extra.pop("extra_body", {})} or None
+    common = dict(model=endpoint.model, max_tokens=sampling["max_tokens"], temperature=sampling["temperature"],
+                  top_p=sampling.get("top_p", 1.0), seed=sampling.get("seed", 0) + req.sample, **extra)
+    stop = list(sampling.get("stop") or [])
+    if req.messages is not None:
+        r = await client.chat.completions.create(messages=list(req.messages), stop=stop or None, extra_body=body,
+                                                 **common)
+        text = r.choices[0].message.content or ""
+        lp = getattr(r.choices[0], "logprobs", None)
+        logprobs = top_logprobs(getattr(lp, "content", None)) if lp is not None else None
+    else:
+        r = await client.completions.create(prompt=req.prompt, stop=stop or None, extra_body=body, **common)
+        text, logprobs = r.choices[0].text or "", None
+    usage = r.usage
+    rec = {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample, "text": text,
+           "finish_reason": r.choices[0].finish_reason,
+           "prompt_tokens": getattr(usage, "prompt_tokens", None),
+           "completion_tokens": getattr(usage, "completion_tokens", None),
+           "wall_s": round(time.monotonic() - t0, 3)}
+    if logprobs is not None:
+        rec["logprobs"] = logprobs
+    return rec
 
-    client = AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, timeout=timeout,
-                         max_retries=max_retries)
-    sem = asyncio.Semaphore(concurrency)
-    progress = _Progress(len(todo), desc)
 
-    async def one(key: str, req: Request) -> None:
-        async with sem:
-            t0 = time.monotonic()
-            seed = sampling.get("seed", 0) + req.sample
-            common = dict(model=endpoint.model, max_tokens=sampling["max_tokens"],
-                          temperature=sampling["temperature"], top_p=sampling.get("top_p", 1.0),
-                          seed=seed, **req.extra)
-            stop = list(sampling.get("stop") or [])
-            if req.messages is not None:
-                r = await client.chat.completions.create(messages=list(req.messages), stop=stop or None,
-                                                         extra_body=endpoint.extra_body, **common)
-                text = r.choices[0].message.content or ""
-                lp = getattr(r.choices[0], "logprobs", None)
-                logprobs = top_logprobs(getattr(lp, "content", None)) if lp is not None else None
-            else:
-                r = await client.completions.create(prompt=req.prompt, stop=stop or None,
-                                                    extra_body=endpoint.extra_body, **common)
-                text, logprobs = r.choices[0].text or "", None
-            usage = r.usage
-            rec = {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample, "text": text,
-                   "finish_reason": r.choices[0].finish_reason,
-                   "prompt_tokens": getattr(usage, "prompt_tokens", None),
-                   "completion_tokens": getattr(usage, "completion_tokens", None),
-                   "wall_s": round(time.monotonic() - t0, 3)}
-            if logprobs is not None:
-                rec["logprobs"] = logprobs
-            cache.put(key, rec, kind=model_id)
-            progress.update(rec["completion_tokens"] or 0)
+def _raise_errors(results: list, endpoint) -> None:
+    """Re-raise what the requests of one pass failed with: a refused key as a clear error, lost connections
+    and 429/5xx past the client's retries as `ServerLost` (the caller restarts), anything else as itself."""
+    from openai import APIConnectionError, APIStatusError, APITimeoutError, AuthenticationError, PermissionDeniedError
 
-    from openai import APIConnectionError, APIStatusError, APITimeoutError
-
-    try:
-        results = await asyncio.gather(*(one(k, r) for k, r in todo), return_exceptions=True)
-    finally:
-        progress.close()
-        await client.close()
     errors = [e for e in results if isinstance(e, BaseException)]
     transient = (APIConnectionError, APITimeoutError)
     lost = [e for e in errors if isinstance(e, transient)
             or (isinstance(e, APIStatusError) and (e.status_code == 429 or e.status_code >= 500))]
-    from openai import AuthenticationError, PermissionDeniedError
-
     denied = [e for e in errors if isinstance(e, (AuthenticationError, PermissionDeniedError))]
     if denied:
         raise PermissionError(
@@ -215,6 +203,101 @@ async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency
         raise ServerLost(len(lost), f"{type(lost[0]).__name__}: {lost[0]}")
     if errors:
         raise errors[0]
+
+
+def _client(endpoint, timeout, max_retries):
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, timeout=timeout, max_retries=max_retries)
+
+
+async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency, desc, timeout, max_retries):
+    client = _client(endpoint, timeout, max_retries)
+    sem = asyncio.Semaphore(concurrency)
+    progress = _Progress(len(todo), desc)
+
+    async def one(key: str, req: Request) -> None:
+        async with sem:
+            rec = await _call(client, endpoint, key, req, sampling, model_id)
+            cache.put(key, rec, kind=model_id)
+            progress.update(rec["completion_tokens"] or 0)
+
+    try:
+        results = await asyncio.gather(*(one(k, r) for k, r in todo), return_exceptions=True)
+    finally:
+        progress.close()
+        await client.close()
+    _raise_errors(results, endpoint)
+
+
+def complete_chained(open_endpoint, firsts: list[Request], advance, sampling: dict, cache: RecordCache,
+                     model_id: str, concurrency: int = 8, desc: str = "generate", timeout: float = 600.0,
+                     max_retries: int = 5, max_restarts: int = 2) -> list[list[dict] | None]:
+    """Chains of completions where each request depends on the replies before it.
+
+    Chain i starts with `firsts[i]`; after each reply, `advance(i, records)` (the chain's records so far)
+    gives its next request, or None when the chain is done. A chain's requests go one after another, so a
+    server with a prompt cache (llama.cpp) evaluates only what each adds to the last; up to `concurrency`
+    chains run at once. Every record is cached as it arrives, so a rerun replays the cached part of each chain
+    without a call and asks only for the rest; a server that dies is restarted as in `complete`. Returns each
+    chain's records, or None for a chain that could not be finished (not cached: a rerun asks again).
+    """
+    if not firsts:
+        raise ValueError(f"{desc}: no chains to complete (empty request list)")
+
+    def replay(i: int) -> tuple[list[dict], Request | None]:
+        recs, req = [], firsts[i]
+        while req is not None:
+            rec = cache.get(request_key(model_id, req, sampling))
+            if rec is None:
+                return recs, req
+            recs.append(_as_requested(rec, req))
+            req = advance(i, recs)
+        return recs, None
+
+    for restart in range(max_restarts + 1):
+        todo = [i for i in range(len(firsts)) if replay(i)[1] is not None]
+        if not todo:
+            break
+        try:
+            with open_endpoint() as ep:
+                run_sync(_chains_async(ep, todo, replay, advance, sampling, cache, model_id, concurrency, desc,
+                                       timeout, max_retries))
+        except ServerLost as e:
+            print(f"[{desc}] server lost with {e.failed} of {len(todo)} chains unfinished ({e.reason}); "
+                  f"restart {restart + 1} of {max_restarts}", flush=True)
+    out = []
+    for i in range(len(firsts)):
+        recs, pending = replay(i)
+        out.append(recs if pending is None else None)
+    return out
+
+
+async def _chains_async(endpoint, todo, replay, advance, sampling, cache, model_id, concurrency, desc, timeout,
+                        max_retries):
+    client = _client(endpoint, timeout, max_retries)
+    sem = asyncio.Semaphore(concurrency)
+    progress = _Progress(len(todo), desc)
+
+    async def chain(i: int) -> None:
+        async with sem:
+            recs, req = replay(i)
+            tokens = 0
+            while req is not None:
+                key = request_key(model_id, req, sampling)
+                rec = await _call(client, endpoint, key, req, sampling, model_id)
+                cache.put(key, rec, kind=model_id)
+                tokens += rec["completion_tokens"] or 0
+                recs.append(_as_requested(rec, req))
+                req = advance(i, recs)
+            progress.update(tokens)
+
+    try:
+        results = await asyncio.gather(*(chain(i) for i in todo), return_exceptions=True)
+    finally:
+        progress.close()
+        await client.close()
+    _raise_errors(results, endpoint)
 
 
 # ---------------------------------------------------------------- in-process engine (trained policies)

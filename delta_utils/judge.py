@@ -10,16 +10,27 @@ row per trace and judge sample) and ``scores.jsonl`` (per-trace mean and spread)
 """
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pandas as pd
 
 from .batch import complete_batch
 from .config import Profile
-from .engine import Request, complete, endpoint, model_identity
-from .rubric import DIMENSION_NAMES, JSON_SCHEMA, RUBRIC_HASH, expected_scores, judge_messages, parse_scores
+from .engine import Request, complete, complete_chained, endpoint, model_identity
+from .rubric import (
+    DIMENSION_NAMES,
+    JSON_SCHEMA,
+    RUBRIC_HASH,
+    expected_scores,
+    judge_messages,
+    parse_scores,
+    reply_prefix,
+    score_probabilities,
+)
 from .stages import completions_cache, read_table, stage_dir, write_manifest, write_table
 from .stats import auc_ci, spearman_ci
+from .store import content_hash
 from .verify import verify
 
 STAGE = "02_judge"
@@ -50,13 +61,93 @@ def _scores(reply: dict, scoring: str) -> tuple[dict, str]:
     return {**{f"{d}_sampled": v for d, v in sampled.items()}, **sampled, **expected}, how
 
 
+# chained scoring: the reply so far is a trailing assistant message that the server continues (llama.cpp does by
+# default; vLLM with these two fields)
+CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
+
+
+def _chain_request(trace_id: str, problem: str, text: str, sample: int, picks: list[int]) -> Request:
+    messages = judge_messages(problem, text) + [{"role": "assistant", "content": reply_prefix(picks)}]
+    return Request(item_id=trace_id, sample=sample * 100, messages=tuple(messages),
+                   extra={"logprobs": True, "top_logprobs": TOP_LOGPROBS, "extra_body": CONTINUE})
+
+
+def _pick(probs: dict[int, float], temperature: float, rng: random.Random) -> int:
+    """The score a chain continues with: the most likely at temperature 0, else a draw from the score
+    distribution sharpened or flattened by the temperature."""
+    if temperature == 0:
+        return max(probs, key=lambda s: (probs[s], -s))
+    weights = [p ** (1 / temperature) for p in probs.values()]
+    return rng.choices(list(probs), weights=weights)[0]
+
+
+def _chain_reads(recs: list[dict], temperature: float, trace_id: str, sample: int) -> tuple[list[dict], list[int]]:
+    """Each step's score distribution and the scores picked from them (stops at a step without one)."""
+    dists, picks = [], []
+    for k, rec in enumerate(recs):
+        alternatives = rec["logprobs"][0][1] if rec.get("logprobs") else []
+        probs = score_probabilities(alternatives)
+        if not probs:
+            break
+        rng = random.Random(content_hash(trace_id, sample, k))
+        dists.append(probs)
+        picks.append(_pick(probs, temperature, rng))
+    return dists, picks
+
+
+def _judge_chained(profile: Profile, pending: list, log_dir) -> list[dict]:
+    """Chained scoring: the caller writes the reply's JSON up to each score and the judge gives one token
+    there; the expected score is read from that token's probabilities, and the chain continues with the
+    score picked from them (the most likely at temperature 0). One call per dimension, each adding a few
+    tokens to the cached prompt of the one before: no reply text for the judge to decode token by token."""
+    j = profile.judge
+    model_id = model_identity(j.model, j.backend)
+    sampling = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 1, "seed": 0, "rubric": RUBRIC_HASH,
+                "pick_temperature": j.temperature, "scoring": "chained"}
+
+    def advance(i, recs):
+        tid, q, text, s = pending[i]
+        dists, picks = _chain_reads(recs, j.temperature, tid, s)
+        if len(dists) < len(recs) or len(picks) == len(DIMENSION_NAMES):
+            return None
+        return _chain_request(tid, q, text, s, picks)
+
+    firsts = [_chain_request(tid, q, text, s, []) for tid, q, text, s in pending]
+    with completions_cache(profile) as cache:
+        chains = complete_chained(lambda: endpoint(j.backend, j.model, server=j.server, log_dir=log_dir), firsts,
+                                  advance, sampling, cache, model_id, concurrency=j.concurrency,
+                                  desc=f"judge {j.model} (chained)", timeout=j.request_timeout_s,
+                                  max_retries=j.max_retries)
+    rows = []
+    for (tid, _, _, s), recs in zip(pending, chains):
+        row = {"trace_id": tid, "judge": j.model, "sample": s, "attempt": 0, "scoring": "chained"}
+        if recs is None:
+            rows.append({**row, "status": "failed", "error": "no answer from the endpoint after retries",
+                         "raw": None, "prompt_tokens": 0, "completion_tokens": 0})
+            continue
+        dists, picks = _chain_reads(recs, j.temperature, tid, s)
+        usage = {"prompt_tokens": recs[-1]["prompt_tokens"], "completion_tokens": len(recs)}
+        if len(picks) < len(DIMENSION_NAMES):
+            rows.append({**row, **usage, "status": "failed", "raw": reply_prefix(picks),
+                         "error": f"no score token among the judge's top {TOP_LOGPROBS} log-probabilities at "
+                                  f"{DIMENSION_NAMES[len(picks)]}"})
+            continue
+        raw = reply_prefix(picks[:-1]) + f"{picks[-1]}}}"
+        expected = {d: sum(v * p for v, p in probs.items()) for d, probs in zip(DIMENSION_NAMES, dists)}
+        rows.append({**row, **usage, "status": "ok", "error": None, "raw": raw,
+                     **{f"{d}_sampled": v for d, v in zip(DIMENSION_NAMES, picks)}, **expected})
+    return rows
+
+
 def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame, log_dir) -> pd.DataFrame:
     j = profile.judge
     question = dict(zip(problems["id"], problems["question"]))
+    pending = [(t.trace_id, question[t.item_id], t.text, s) for t in traces.itertuples() for s in range(j.samples)]
+    if j.scoring == "chained":
+        return pd.DataFrame(_judge_chained(profile, pending, log_dir))
     sampling = {"temperature": j.temperature, "top_p": 1.0, "max_tokens": j.max_tokens, "seed": 0,
                 "rubric": RUBRIC_HASH}
     model_id = model_identity(j.model, j.backend)
-    pending = [(t.trace_id, question[t.item_id], t.text, s) for t in traces.itertuples() for s in range(j.samples)]
     rows = []
     with completions_cache(profile) as cache:
         for attempt in range(MAX_ATTEMPTS):

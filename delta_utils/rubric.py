@@ -117,13 +117,29 @@ def expected_scores(logprobs: list | None) -> dict[str, float]:
     for token, alternatives in logprobs or []:
         key = re.search(r'"(\w+)"\s*:\s*$', text)
         if key and key[1] in DIMENSIONS and key[1] not in out and token.strip() in _SCORE_TOKENS:
-            probs: dict[int, float] = {}
-            for alt, lp in alternatives:
-                score = _SCORE_TOKENS.get(alt.strip())
-                if score is not None:
-                    probs[score] = probs.get(score, 0.0) + math.exp(lp)
+            probs = score_probabilities(alternatives)
             if probs:
-                z = sum(probs.values())
-                out[key[1]] = sum(s * p for s, p in probs.items()) / z
+                out[key[1]] = sum(s * p for s, p in probs.items())
         text += token
     return out
+
+
+def score_probabilities(alternatives: list) -> dict[int, float]:
+    """The judge's probabilities of the scores 1-5 at one token position, renormalised over those five, from
+    its top alternatives there ([[token, logprob], ...]; " 4" and "4" are the same score). Empty when none
+    of the alternatives is a score."""
+    probs: dict[int, float] = {}
+    for alt, lp in alternatives:
+        score = _SCORE_TOKENS.get(alt.strip())
+        if score is not None:
+            probs[score] = probs.get(score, 0.0) + math.exp(lp)
+    z = sum(probs.values())
+    return {s: p / z for s, p in sorted(probs.items())}
+
+
+def reply_prefix(scores: list[int]) -> str:
+    """The judge's JSON reply written up to the next dimension's score, given the scores before it:
+    '{"factuality": 4, "strategy_coherence": ' after [4]. Chained scoring (`judge.py`) asks the judge for the
+    one token that follows."""
+    head = "".join(f'"{d}": {s}, ' for d, s in zip(DIMENSION_NAMES, scores))
+    return "{" + head + f'"{DIMENSION_NAMES[len(scores)]}": '

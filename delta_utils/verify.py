@@ -121,10 +121,9 @@ def verify(trace: str, question: str, answer: float, step_results: list[float]) 
     """Scores on the judge's 1-5 scale plus the raw checks behind them."""
     trace = plain_math(trace)
     matches = _expression_matches(trace)
-    exprs = [(operands, value, c) for _, _, operands, value, c in matches]
     given = set(numbers(question))
     used = set(numbers(trace))
-    correct = [_close(value, c, atol=0.006) for _, value, c in exprs]  # results rounded to cents pass
+    correct = [_close(value, c, atol=0.006) for *_, value, c in matches]  # results rounded to cents pass
     available = set(given)
     coherent = []
     prose_from = 0
@@ -137,17 +136,17 @@ def verify(trace: str, question: str, answer: float, step_results: list[float]) 
     pred = extract_number(trace)
     answer_ok = pred is not None and _close(pred, float(answer))
     results_found = [any(_close(u, r) for u in used) for r in step_results]
-    relevant = given | {c for *_, c in exprs} | set(step_results)
+    relevant = given | {c for *_, c in matches} | set(step_results)
     lines = [ln for ln in trace.splitlines() if ln.strip()]
     useful = [ln for ln in lines if EXPR.search(ln) or any(n in relevant for n in numbers(ln))]
     shares = {
-        "numerical_precision": sum(correct) / len(correct) if exprs else 0.5,
+        "numerical_precision": sum(correct) / len(correct) if matches else 0.5,
         "factuality": len(given & used) / len(given) if given else 1.0,
-        "step_coherence": sum(coherent) / len(coherent) if exprs else 0.0,
+        "step_coherence": sum(coherent) / len(coherent) if matches else 0.0,
         "strategy_coherence": 0.5 * (sum(results_found) / len(results_found) if results_found else float(answer_ok))
         + 0.5 * float(answer_ok),
         "signal_to_noise": len(useful) / len(lines) if lines else 0.0,
     }
     scores = {d: round(1 + 4 * shares[d], 3) for d in DIMENSIONS}
-    return {**scores, "n_expressions": len(exprs), "n_wrong_expressions": len(exprs) - sum(correct),
+    return {**scores, "n_expressions": len(matches), "n_wrong_expressions": len(matches) - sum(correct),
             "answer_correct": answer_ok}

@@ -77,12 +77,34 @@ class FakeOpenAI:
         elif fault == "empty":
             content = ""
         msgs = body.get("messages") or []
+        if msgs and msgs[-1].get("role") == "assistant" and body.get("logprobs"):
+            return FakeOpenAI.continuation(body, fault, scores)
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "fake"),
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": content}}],
                 "usage": {"prompt_tokens": sum(len(m.get("content", "")) // 4 for m in msgs),
                           "completion_tokens": max(1, len(content) // 4), "total_tokens": 0}}
+
+    @staticmethod
+    def continuation(body: dict, fault: str, scores: dict) -> dict:
+        """A one-token continuation of a trailing assistant message (chained scoring), with the score tokens'
+        log-probabilities; a content fault gives a token that is no score, and no score among the alternatives."""
+        prefix = body["messages"][-1]["content"]
+        score = scores["factuality"]
+        if fault in CONTENT_FAULTS:
+            token, alts = "}", [["}", -0.1], ["\n", -2.5]]
+        else:
+            token = str(score)
+            alts = [[str(s), -0.2 if s == score else -2.0 - abs(s - score)] for s in range(1, 6)]
+        logprobs = {"content": [{"token": token, "logprob": alts[0][1], "bytes": None,
+                                 "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in alts]}]}
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "choices": [{"index": 0, "finish_reason": "length", "logprobs": logprobs,
+                             "message": {"role": "assistant", "content": prefix + token}}],
+                "usage": {"prompt_tokens": sum(len(m.get("content", "")) // 4 for m in body["messages"]),
+                          "completion_tokens": 1, "total_tokens": 0}}
 
     # -- Batch API
     def upload(self, content_type: str, raw: bytes) -> dict:

@@ -133,3 +133,51 @@ def test_batch_api_mode_with_faults_and_resume(runs_dir, monkeypatch, tmp_path):
             recs = complete_batch(ep, reqs, sampling, c, "fake", state_dir=state, poll_s=0.01)
         assert len(fake.batches) == n_batches  # no new batch was created
         assert sum(r is not None for r in recs) >= 3
+
+
+def test_chained_scoring_with_faults_and_resume(runs_dir, monkeypatch, tmp_path):
+    """Chained scoring (one call per dimension, the reply written up to each score) against the faulty endpoint:
+    every trace ends scored or failed, each call continues the scores picked before it, a reply without a score
+    token fails its trace with the reason, and a rerun on a healthy endpoint asks only for unfinished chains."""
+    import json
+
+    from delta_utils.rubric import reply_prefix
+
+    prof = _profile(tmp_path, scoring="chained", samples=1, temperature=0.0)
+    traces, problems = _traces(40)
+    faults = ["429", "500", "503", "reset", "slow", "empty"]
+    with FakeOpenAI(fault_rate=0.2, faults=faults, seed=4, api_key=KEY, slow_s=2.0) as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        j = judge.judge_traces(prof, traces, problems, log_dir=tmp_path / "logs")
+        assert set(fake.counts) >= {"429", "500", "503", "reset", "empty", "ok"}
+    assert len(j) == 40 and not j.duplicated(["trace_id", "sample"]).any()
+    assert set(j["status"]) <= {"ok", "failed"} and (j["scoring"] == "chained").all()
+    ok, bad = j[j["status"] == "ok"], j[j["status"] == "failed"]
+    assert len(ok) >= 20 and len(bad) > 0
+    # the expected score is a probability-weighted mean near the picked integer, which the raw JSON holds
+    for r in ok.itertuples():
+        picked = json.loads(r.raw)
+        assert list(picked) == DIMENSION_NAMES
+        for d in DIMENSION_NAMES:
+            assert picked[d] == getattr(r, f"{d}_sampled") and abs(getattr(r, d) - picked[d]) < 0.6
+    assert bad["error"].str.contains("no score token|no answer").all()
+    assert bad[DIMENSION_NAMES].isna().all().all()
+    # a failed chain keeps the scores it had: its raw reply stops where the score token was missing
+    no_token = bad[bad["error"].str.contains("no score token")]
+    assert len(no_token) > 0 and no_token["raw"].str.startswith("{").all()
+    # rerun on a healthy endpoint: finished chains replay from the cache; only unanswered ones are asked
+    with FakeOpenAI(fault_rate=0.0, seed=5, api_key=KEY) as fake2:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake2.url)
+        j2 = judge.judge_traces(prof, traces, problems, log_dir=tmp_path / "logs")
+        asked = sum(fake2.counts.values())
+    unanswered = bad["error"].str.contains("no answer").sum()
+    assert asked <= unanswered * len(DIMENSION_NAMES)
+    assert j2.set_index("trace_id").loc[ok["trace_id"], DIMENSION_NAMES].equals(
+        ok.set_index("trace_id")[DIMENSION_NAMES])
+    assert reply_prefix([4]) == '{"factuality": 4, "strategy_coherence": '
+
+
+def test_chained_scoring_refuses_the_batch_api(tmp_path):
+    with pytest.raises(Exception, match="cannot go through the Batch API"):
+        _profile(tmp_path, backend="openai_batch", scoring="chained")

@@ -6,8 +6,10 @@ from .problem import Problem
 
 # "(no code)": without it the Qwen coders answer 11-25 % of word problems with a Python block and an invented
 # output, which runs past the token budget and leaves no arithmetic for the verifier to check
-INSTRUCTION = ("Solve the problem step by step, briefly, in words and arithmetic (no code). End with the line "
-               "'The answer is N.' where N is a number.")
+# "'The answer is' and then the number": with "'The answer is N.' where N is a number" 2-12 % of the traces
+# ended with a literal "The answer is N." (scored wrong)
+INSTRUCTION = ("Solve the problem step by step, briefly, in words and arithmetic (no code). End with a line "
+               "that says 'The answer is' and then the number.")
 INSTRUCTIONS = {
     "number": INSTRUCTION,
     "choice": "Think step by step, briefly. End with the line 'The answer is X.' where X is the letter of "
