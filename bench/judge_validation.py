@@ -3,8 +3,10 @@
 Runs `judge.validate` (the entry point `02_judge` uses) on the labelled real solutions in
 tests/data/labelled_solutions.jsonl with the tiny profile's judge settings, for each judge model and each
 scoring (`expected`: probability-weighted scores from the reply's top log-probabilities; `sampled`: the
-integers the judge wrote). Prints the AUC per dimension with DeLong's 95 % CI and the wall time. Runs in a
-temporary runs folder, so nothing of the repository's is touched.
+integers the judge wrote; `chained`: one token per dimension on a continued reply). Prints the AUC per dimension
+with DeLong's 95 % CI and the wall time. Each judge's model file is read once before its first timing, so the
+first scoring does not pay for a cold page cache. Runs in a temporary runs folder, so nothing of the
+repository's is touched.
 
     python bench/judge_validation.py [--judges qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--n 120]
 """
@@ -24,6 +26,7 @@ import yaml  # noqa: E402
 
 from delta_utils.config import CONFIG_DIR, load_profile  # noqa: E402
 from delta_utils.judge import validate  # noqa: E402
+from delta_utils.models import gguf_path  # noqa: E402
 
 
 def main() -> None:
@@ -36,6 +39,9 @@ def main() -> None:
         os.environ["DELTA_LAB_RUNS"] = tmp
         data = yaml.safe_load((CONFIG_DIR / "tiny.yaml").read_text())
         for judge in args.judges.split(","):
+            with open(gguf_path(judge), "rb") as f:  # warm the page cache
+                while f.read(1 << 24):
+                    pass
             for scoring in args.scorings.split(","):
                 data.update(name=f"bench-{judge}-{scoring}")
                 data["judge"].update(model=judge, scoring=scoring)

@@ -211,23 +211,34 @@ def _client(endpoint, timeout, max_retries):
     return AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, timeout=timeout, max_retries=max_retries)
 
 
-async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency, desc, timeout, max_retries):
+async def _run_jobs(endpoint, jobs: list, concurrency: int, desc: str, timeout: float, max_retries: int) -> None:
+    """Run `jobs` (each `async job(client) -> completion tokens`) up to `concurrency` at a time on one client,
+    with a progress bar; then re-raise what they failed with (`_raise_errors`)."""
     client = _client(endpoint, timeout, max_retries)
     sem = asyncio.Semaphore(concurrency)
-    progress = _Progress(len(todo), desc)
+    progress = _Progress(len(jobs), desc)
 
-    async def one(key: str, req: Request) -> None:
+    async def run(job) -> None:
         async with sem:
-            rec = await _call(client, endpoint, key, req, sampling, model_id)
-            cache.put(key, rec, kind=model_id)
-            progress.update(rec["completion_tokens"] or 0)
+            progress.update(await job(client))
 
     try:
-        results = await asyncio.gather(*(one(k, r) for k, r in todo), return_exceptions=True)
+        results = await asyncio.gather(*(run(job) for job in jobs), return_exceptions=True)
     finally:
         progress.close()
         await client.close()
     _raise_errors(results, endpoint)
+
+
+async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency, desc, timeout, max_retries):
+    def one(key: str, req: Request):
+        async def job(client) -> int:
+            rec = await _call(client, endpoint, key, req, sampling, model_id)
+            cache.put(key, rec, kind=model_id)
+            return rec["completion_tokens"] or 0
+        return job
+
+    await _run_jobs(endpoint, [one(k, r) for k, r in todo], concurrency, desc, timeout, max_retries)
 
 
 def complete_chained(open_endpoint, firsts: list[Request], advance, sampling: dict, cache: RecordCache,
@@ -275,12 +286,8 @@ def complete_chained(open_endpoint, firsts: list[Request], advance, sampling: di
 
 async def _chains_async(endpoint, todo, replay, advance, sampling, cache, model_id, concurrency, desc, timeout,
                         max_retries):
-    client = _client(endpoint, timeout, max_retries)
-    sem = asyncio.Semaphore(concurrency)
-    progress = _Progress(len(todo), desc)
-
-    async def chain(i: int) -> None:
-        async with sem:
+    def chain(i: int):
+        async def job(client) -> int:
             recs, req = replay(i)
             tokens = 0
             while req is not None:
@@ -290,14 +297,10 @@ async def _chains_async(endpoint, todo, replay, advance, sampling, cache, model_
                 tokens += rec["completion_tokens"] or 0
                 recs.append(_as_requested(rec, req))
                 req = advance(i, recs)
-            progress.update(tokens)
+            return tokens
+        return job
 
-    try:
-        results = await asyncio.gather(*(chain(i) for i in todo), return_exceptions=True)
-    finally:
-        progress.close()
-        await client.close()
-    _raise_errors(results, endpoint)
+    await _run_jobs(endpoint, [chain(i) for i in todo], concurrency, desc, timeout, max_retries)
 
 
 # ---------------------------------------------------------------- in-process engine (trained policies)
