@@ -8,7 +8,9 @@ Modes (all greedy, the rubric of `02_judge`):
 Prints, per mode, the wall time, the tokens llama.cpp evaluated as prompt and decoded, and its own summed
 per-request times (requests overlap on the server's slots, so those sums exceed the wall). Talks to the server
 directly (no completions cache), and reads the model file once before the first server starts, so the first
-mode does not pay for a cold page cache.
+mode does not pay for a cold page cache. The server is the one the pipeline would run: a native `llama-server`
+from `make llama-server` if built, or DELTA_LAB_LLAMA_SERVER (`xllamacpp` for the wheel); run it under each to
+compare builds.
 
     python bench/judge_modes.py [--model qwen2.5-coder-1.5b] [--n 16] [--modes expected,nogrammar,nologprobs,chained]
 """
@@ -30,7 +32,7 @@ import httpx  # noqa: E402
 from delta_utils.judge import RESPONSE_FORMAT, TOP_LOGPROBS  # noqa: E402
 from delta_utils.models import gguf_path  # noqa: E402
 from delta_utils.rubric import DIMENSION_NAMES, judge_messages, reply_prefix  # noqa: E402
-from delta_utils.serve import llamacpp_server  # noqa: E402
+from delta_utils.serve import llama_server_binary, llamacpp_server  # noqa: E402
 
 
 def bodies(mode: str, messages: list[dict], picks: list[int]) -> dict:
@@ -80,7 +82,8 @@ def main() -> None:
     with open(gguf, "rb") as f:  # warm the page cache
         while f.read(1 << 24):
             pass
-    print(f"{args.model}, {args.n} labelled solutions, {args.slots} slots")
+    print(f"{args.model}, {args.n} labelled solutions, {args.slots} slots, server: "
+          f"{llama_server_binary() or 'xllamacpp (wheel)'}")
     for mode in args.modes.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             with llamacpp_server(gguf, log_dir=Path(tmp), slots=args.slots, ctx_per_slot=1024) as url:

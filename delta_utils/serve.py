@@ -10,7 +10,9 @@ Each server is its own process (memory is returned when it stops), listens on a
 free port on 127.0.0.1, keeps its log in the run folder, and is health-checked
 before the block runs. ``python -m delta_utils.serve --gguf F --port P`` is the
 llama.cpp server process itself (xllamacpp: llama.cpp's native C++ server with
-continuous batching and JSON-schema constrained output).
+continuous batching and JSON-schema constrained output); a `llama-server` binary
+compiled for this CPU (`make llama-server`, see `llama_server_binary`) runs instead
+when present.
 """
 from __future__ import annotations
 
@@ -112,6 +114,21 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def llama_server_binary() -> str | None:
+    """The llama.cpp server binary to run, if any: DELTA_LAB_LLAMA_SERVER (a path; empty or `xllamacpp` picks
+    the wheel), else a `llama-server` beside this Python (what `make llama-server` builds, compiled for this
+    CPU's instructions), else None: xllamacpp's prebuilt server, which is compiled for AVX2 only."""
+    env = os.environ.get("DELTA_LAB_LLAMA_SERVER")
+    if env is not None:
+        if env in ("", "xllamacpp"):
+            return None
+        if not (Path(env).is_file() and os.access(env, os.X_OK)):
+            raise ServerError(f"DELTA_LAB_LLAMA_SERVER={env!r} is not an executable file")
+        return env
+    beside = Path(sys.executable).parent / "llama-server"
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
 @contextlib.contextmanager
 def llamacpp_server(gguf: Path, *, log_dir: Path, slots: int = 8, ctx_per_slot: int = 2048,
                     threads: int | None = None, port: int | None = None,
@@ -122,8 +139,14 @@ def llamacpp_server(gguf: Path, *, log_dir: Path, slots: int = 8, ctx_per_slot: 
         raise ServerError(f"GGUF file not found: {gguf}")
     port = port or free_port()
     threads = threads or default_threads()
-    cmd = [sys.executable, "-m", "delta_utils.serve", "--gguf", str(gguf), "--port", str(port),
-           "--slots", str(slots), "--ctx", str(slots * ctx_per_slot), "--threads", str(threads)]
+    binary = llama_server_binary()
+    if binary:  # llama.cpp's own server binary, built for this CPU (`make llama-server`)
+        cmd = [binary, "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port), "--parallel", str(slots),
+               "--ctx-size", str(slots * ctx_per_slot), "--threads", str(threads), "--threads-batch", str(threads),
+               "--cont-batching", "--jinja", "--no-warmup"]
+    else:
+        cmd = [sys.executable, "-m", "delta_utils.serve", "--gguf", str(gguf), "--port", str(port),
+               "--slots", str(slots), "--ctx", str(slots * ctx_per_slot), "--threads", str(threads)]
     with _server_process(cmd, port, "/health", log_dir, gguf.stem, startup_timeout) as url:
         yield url
 

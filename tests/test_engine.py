@@ -7,7 +7,7 @@ import pytest
 from delta_utils import models
 from delta_utils.config import ServerSpec
 from delta_utils.engine import Request, complete, endpoint, model_identity
-from delta_utils.serve import ServerError, llamacpp_server, port_in_use
+from delta_utils.serve import ServerError, llama_server_binary, llamacpp_server, port_in_use
 from delta_utils.store import RecordCache
 from delta_utils.tasks import chat_prompt, make_problems
 
@@ -79,3 +79,29 @@ def test_bad_gguf_fails_with_log(tmp_path):
     with pytest.raises(ServerError, match="exited|not healthy"):
         with llamacpp_server(fake, log_dir=tmp_path, startup_timeout=60):
             pass
+
+
+def test_llama_server_binary_choice(tmp_path, monkeypatch):
+    """Which llama.cpp server runs: DELTA_LAB_LLAMA_SERVER, else a `llama-server` beside the interpreter
+    (`make llama-server`), else xllamacpp's (None)."""
+    import os
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    monkeypatch.setattr(sys, "executable", str(bindir / "python"))
+    monkeypatch.delenv("DELTA_LAB_LLAMA_SERVER", raising=False)
+    assert llama_server_binary() is None
+    beside = bindir / "llama-server"
+    beside.write_text("#!/bin/sh\n")
+    assert llama_server_binary() is None  # not executable: ignored
+    os.chmod(beside, 0o755)
+    assert llama_server_binary() == str(beside)
+    for wheel in ("xllamacpp", ""):
+        monkeypatch.setenv("DELTA_LAB_LLAMA_SERVER", wheel)
+        assert llama_server_binary() is None
+    monkeypatch.setenv("DELTA_LAB_LLAMA_SERVER", str(tmp_path / "missing"))
+    with pytest.raises(ServerError, match="not an executable"):
+        llama_server_binary()
+    monkeypatch.setenv("DELTA_LAB_LLAMA_SERVER", str(beside))
+    assert llama_server_binary() == str(beside)

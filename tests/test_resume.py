@@ -90,7 +90,9 @@ def test_server_killed_mid_run_is_restarted(tmp_path):
             while len(cache) < 2:
                 time.sleep(0.1)
             port = _server_ports(tmp_path)[-1]
-            out = subprocess.run(["pgrep", "-f", f"delta_utils.serve .*--port {port}"], capture_output=True, text=True)
+            # the server process: xllamacpp's (python -m delta_utils.serve) or a native llama-server
+            out = subprocess.run(["pgrep", "-f", f"(delta_utils.serve|llama-server) .*--port {port}( |$)"],
+                                 capture_output=True, text=True)
             for pid in out.stdout.split():
                 os.kill(int(pid), signal.SIGKILL)
 
