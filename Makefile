@@ -15,7 +15,12 @@ export TRACKIO_DIR ?= $(CURDIR)/$(RUNS)/trackio
 
 .PHONY: all setup smoke test lint docs lab clean notebooks report check push $(STAGES) figures lm-eval llama-server
 
+# NATIVE_SERVER=0 skips building llama.cpp's server for this CPU (then xllamacpp's AVX2 build serves)
+NATIVE_SERVER ?= 1
 all: setup
+ifeq ($(NATIVE_SERVER),1)
+	@$(MAKE) --no-print-directory llama-server || echo "make all: llama-server did not build; xllamacpp's AVX2 server runs instead (slower)" >&2
+endif
 	@$(MAKE) --no-print-directory figures PROFILE=$(PROFILE)
 	@$(RUN) report --profile $(PROFILE)
 
@@ -33,10 +38,10 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-# optional: llama.cpp's server compiled for this CPU (AVX-512/VNNI where present; AMX off: its tile loads fault
-# in these VMs), from the llama.cpp inside the pinned llama-cpp-python sdist; a static binary in $(VENV)/bin,
-# which delta_utils.serve then runs instead of xllamacpp's AVX2-only server (bench/judge_modes.py: 1.5x faster
-# judging here). ~12 min to build on 2 cores. DELTA_LAB_LLAMA_SERVER=xllamacpp goes back to the wheel.
+# llama.cpp's server compiled for this CPU (AVX-512/VNNI where present; AMX off: its tile loads fault in these
+# VMs), built once by `make all` (`make test` does not need it), from the llama.cpp inside the pinned
+# llama-cpp-python sdist; a static binary in $(VENV)/bin, which delta_utils.serve then runs instead of xllamacpp's AVX2-only server (bench/judge_modes.py: 1.5x faster
+# judging here). ~10 min to build on 2 cores, once. DELTA_LAB_LLAMA_SERVER=xllamacpp goes back to the wheel.
 LLAMA_CPP_PYTHON := 0.3.36
 LLAMA_SRC        := build/llama-cpp-python-$(LLAMA_CPP_PYTHON)
 llama-server: $(VENV)/bin/llama-server
@@ -45,7 +50,7 @@ $(VENV)/bin/llama-server: | $(VENV)/.installed
 	$(PIP) download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(LLAMA_SRC)
 	tar xzf $(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(LLAMA_SRC) --strip-components=1
 	flags=" $$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "; on() { case "$$flags" in *" $$1 "*) echo "-D$$2=ON";; esac; }; \
-	cmake -S $(LLAMA_SRC)/vendor/llama.cpp -B $(LLAMA_SRC)/out -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	cmake -S $(LLAMA_SRC)/vendor/llama.cpp -B $(LLAMA_SRC)/out $$(command -v ninja >/dev/null && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
 	  -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF \
 	  $$(on avx GGML_AVX) $$(on avx2 GGML_AVX2) $$(on fma GGML_FMA) $$(on f16c GGML_F16C) $$(on bmi2 GGML_BMI2) \
 	  $$(on avx_vnni GGML_AVX_VNNI) $$(on avx512f GGML_AVX512) $$(on avx512vbmi GGML_AVX512_VBMI) \
