@@ -40,8 +40,9 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 
 # llama.cpp's server compiled for this CPU (AVX-512/VNNI where present; AMX off: its tile loads fault in these
 # VMs), built once by `make all` (`make test` does not need it), from the llama.cpp inside the pinned
-# llama-cpp-python sdist; a static binary in $(VENV)/bin, which delta_utils.serve then runs instead of xllamacpp's AVX2-only server (bench/judge_modes.py: 1.5x faster
-# judging here). ~10 min to build on 2 cores, once. DELTA_LAB_LLAMA_SERVER=xllamacpp goes back to the wheel.
+# llama-cpp-python sdist; a static binary in $(VENV)/bin, which delta_utils.serve then runs instead of
+# xllamacpp's AVX2-only server (bench/judge_modes.py: 1.5x faster judging here). 5-10 min to build on 2 cores,
+# once. DELTA_LAB_LLAMA_SERVER=xllamacpp goes back to the wheel.
 LLAMA_CPP_PYTHON := 0.3.36
 LLAMA_SRC        := build/llama-cpp-python-$(LLAMA_CPP_PYTHON)
 llama-server: $(VENV)/bin/llama-server
