@@ -275,9 +275,14 @@ def takeaway(profile: Profile, f: pd.DataFrame, g: pd.DataFrame) -> str:
     tested = f[f["verdict"] != "n/a"]
     acc = tested[tested["claim_id"] != "delta_grows"]["mde"].dropna()
     best = g[g["domain"] == "all"].sort_values("diff").iloc[-1] if len(g) else None
-    text = (f"Takeaway: of {len(f)} comparisons on the {profile.name} profile, {n['supported']} support the paper's "
-            f"claim, {n['contradicted']} contradict it, {n['inconclusive']} are inconclusive and {n['n/a']} have no "
-            f"data (n/a), after Holm's correction at alpha {profile.analysis.alpha:g}.")
+    def count(verdict: str, one: str, many: str) -> str:
+        return f"{n[verdict]} {one if n[verdict] == 1 else many}"
+
+    text = (f"Takeaway: of {len(f)} comparisons on the {profile.name} profile, "
+            f"{count('supported', 'supports', 'support')} the paper's claim, "
+            f"{count('contradicted', 'contradicts', 'contradict')} it, {count('inconclusive', 'is', 'are')} "
+            f"inconclusive and {count('n/a', 'has', 'have')} no data (n/a), after Holm's correction at alpha "
+            f"{profile.analysis.alpha:g}.")
     if len(acc):
         text += (f" With these evaluation sets the smallest accuracy difference a comparison could detect "
                  f"(80 % power) is {acc.min():.1%} to {acc.max():.1%}; an inconclusive row rules out nothing smaller.")

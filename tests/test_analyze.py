@@ -73,7 +73,8 @@ def test_findings_from_numbers(smoke):
     assert f[f["claim_id"] == "correctness"]["verdict"].iloc[0] == "n/a"
     g = tables.gains(smoke, _records(RECORDS), _traces())
     text = findings.takeaway(smoke, f, g)
-    assert "1 support" in text and "1 are inconclusive" in text and "dpo_top50_step (+30.0% on all items" in text
+    assert "1 supports the paper" in text and "1 is inconclusive" in text and "have no data" in text
+    assert "dpo_top50_step (+30.0% on all items" in text
     md = findings.findings_markdown(f)
     assert "+20.0%" in md and md.count("\n") == len(f) + 2 and "0.125" in md
 
