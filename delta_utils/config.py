@@ -75,6 +75,8 @@ class TaskSpec(_Strict):
     max_operand: int = _f(25, "arithmetic: largest start value offset and added amount", ge=2)
     benchmark: str | None = _f(None, "with family benchmark: its registered name (gsm8k, math500, humaneval, ...)")
     path: str | None = _f(None, "with family benchmark: a local JSONL/Parquet copy (offline), relative to the repo")
+    release_window: list[str] | None = _f(None, "with a dated benchmark (livecodebench): [start, end) as YYYY-MM-DD; "
+                                                "only problems released in the window are kept (contamination control)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -90,6 +92,17 @@ class TaskSpec(_Strict):
             raise ValueError(f"n: a procedural family ({self.family}) needs the number of problems")
         elif self.benchmark or self.path:
             raise ValueError("benchmark/path are for family: benchmark")
+        if self.release_window is not None:
+            import datetime
+
+            if len(self.release_window) != 2:
+                raise ValueError(f"release_window: two dates [start, end), got {self.release_window}")
+            try:
+                start, end = (datetime.date.fromisoformat(d) for d in self.release_window)
+            except (TypeError, ValueError):
+                raise ValueError(f"release_window: dates as YYYY-MM-DD, got {self.release_window}") from None
+            if start >= end:
+                raise ValueError(f"release_window: start {start} must come before end {end}")
         return self
 
     @property
@@ -102,8 +115,11 @@ class TrainPromptsSpec(TaskSpec):
     """The training prompts every generator answers (01_generate)."""
 
     allow_eval_overlap: bool = _f(False, "allow training prompts that also appear in an eval set (exact after "
-                                         "normalising, or a shared 13-gram with benchmark text); otherwise `make "
-                                         "check` and 01_generate stop")
+                                         "normalising, or a shared 13-gram with benchmark text): train on them "
+                                         "anyway (overrides on_overlap)")
+    on_overlap: Literal["fail", "drop"] = _f(
+        "fail", "what a training prompt that appears in an eval set does: fail stops `make check` and 01_generate; "
+                "drop removes it before generation (listed in 01_generate/decontamination_dropped.jsonl)")
 
 
 class EvalSetSpec(TaskSpec):
@@ -175,7 +191,8 @@ class JudgeSpec(_Strict):
     max_tokens: PositiveInt = _f(128, "most tokens of one judge reply")
     concurrency: PositiveInt = _f(8, "judge requests in flight")
     server: ServerSpec = _f(ServerSpec(), "the local judge server (llamacpp, vllm)")
-    request_timeout_s: float = _f(300.0, "seconds before one request times out", gt=0)
+    request_timeout_s: float | None = _f(None, "seconds before one request times out (None: scaled with max_tokens "
+                                               "and concurrency, see engine.request_timeout)", gt=0)
     max_retries: int = _f(5, "client retries per call (429, 5xx, timeouts, with backoff)", ge=0)
     price_in_per_mtok: float = _f(0.0, "dollars per million prompt tokens, for the cost report (0: local)", ge=0)
     price_out_per_mtok: float = _f(0.0, "dollars per million completion tokens", ge=0)
@@ -324,6 +341,8 @@ class ModelDef(_Strict):
                                         "URL and key from <endpoint_env>_BASE_URL / _API_KEY",
                                   pattern=r"^[A-Z][A-Z0-9_]*$")
     served_name: str | None = _f(None, "the name that endpoint knows the model by (default: hub_id)")
+    max_context: PositiveInt | None = _f(None, "the model's own context limit in tokens (its config.json "
+                                               "max_position_embeddings); `make check` fits every request to it")
 
 
 class Profile(_Strict):
@@ -377,6 +396,27 @@ class Profile(_Strict):
 
     def run_dir(self) -> Path:
         return runs_root() / self.name
+
+
+def set_sampling(profile: Profile, spec: EvalSetSpec) -> Sampling:
+    """How checkpoints and generators answer one eval set: greedy by default; k samples at the set's temperature
+    for avg@k; the set's own max tokens."""
+    base = profile.evaluate.sampling
+    upd = {"n": spec.samples}
+    if spec.samples > 1:
+        upd["temperature"] = spec.temperature
+    if spec.max_tokens:
+        upd["max_tokens"] = spec.max_tokens
+    return base.model_copy(update=upd)
+
+
+def generator_server(profile: Profile) -> ServerSpec:
+    """The server a generator answers the eval sets in: generation's (its GPUs, its llama.cpp slots), with vLLM's
+    context taken from `evaluate.server.max_model_len` when set, since evaluation budgets outgrow generation's."""
+    g, ev = profile.generation, profile.evaluate
+    if g.backend == "vllm" and ev.server.max_model_len:
+        return g.server.model_copy(update={"max_model_len": ev.server.max_model_len})
+    return g.server
 
 
 def field_reference(model: type[BaseModel] = None, prefix: str = "") -> list[dict]:

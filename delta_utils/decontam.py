@@ -16,6 +16,7 @@ costs a few dict look-ups: 16.5k prompts against thousands of eval items take se
     df = overlaps(train, evals)          # one row per (train item, eval set, eval item) hit
     print(report_text(df, train, evals))
     check(train, evals)                  # raises ContaminationError on any hit
+    kept, dropped = drop_overlapping(train, df)   # or leave the hits out of training (on_overlap: drop)
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .tasks import FAMILIES, Problem, load_tasks
 
 N = 13
 OPT_OUT = "train_prompts.allow_eval_overlap: true"
+DROP = "train_prompts.on_overlap: drop"
 
 # Symbols that change what a math (or code) text says; kept as tokens of their own. Any other
 # punctuation (. , ; : ? ! ' " ` $ # & @ _ ...) becomes a token boundary, so "Janet's  $5." and
@@ -138,13 +140,32 @@ class ContaminationError(ValueError):
     pass
 
 
+FIX = f"set `{DROP}` in the profile to leave them out of training, or `{OPT_OUT}` to train on them anyway"
+
+
 def check(train: list[Problem], evals: dict[str, list[Problem]], allow: bool = False, n: int = N) -> pd.DataFrame:
     """The overlaps; raises ContaminationError if there are any, unless allow."""
     df = overlaps(train, evals, n)
     if len(df) and not allow:
-        raise ContaminationError(f"{report_text(df, train, evals, n)}\nDrop these prompts from training, or set "
-                                 f"`{OPT_OUT}` in the profile to train on them anyway")
+        raise ContaminationError(f"{report_text(df, train, evals, n)}\n{FIX[0].upper()}{FIX[1:]}")
     return df
+
+
+DROPPED_COLUMNS = ["train_id", "eval_hits", "reason"]
+
+
+def drop_overlapping(train: list[Problem], hits: pd.DataFrame) -> tuple[list[Problem], pd.DataFrame]:
+    """(the training prompts that match no eval item, one row per dropped prompt). A dropped row names the
+    prompt, how many eval items it matched, and why: the first match, as "<kind> match with <set>/<item>:
+    '<shared text>'"."""
+    bad = set(hits["train_id"])
+    kept = [p for p in train if p.id not in bad]
+    rows = []
+    for tid, g in hits.groupby("train_id", sort=False):
+        first = g.iloc[0]
+        rows.append((tid, len(g), f"{first['kind']} match with {first['eval_set']}/{first['eval_id']}: "
+                                  f"{first['snippet']!r}"))
+    return kept, pd.DataFrame(rows, columns=DROPPED_COLUMNS)
 
 
 def eval_sets(profile, train: list[Problem] | None = None) -> dict[str, list[Problem]]:

@@ -110,8 +110,26 @@ class _Progress:
         self.bar.close()
 
 
+# The lowest aggregate decode rate (tokens per second, summed over the requests in flight) a server of each backend
+# is assumed to keep up under load. A request's timeout allows for every request in flight beside it to be decoded
+# at that rate, so a request that waits in the server's queue does not time out for waiting (`request_timeout`).
+# llama.cpp on 2 CPU cores: 1.5B ~15 tok/s, 0.5B ~40 (shared/README); one GPU under vLLM: thousands.
+MIN_AGGREGATE_TOK_S = {"llamacpp": 5.0, "vllm": 100.0, "openai": 20.0, "openai_batch": 20.0}
+TIMEOUT_FLOOR_S = 120.0  # scheduling, a slow first token
+PREFILL_SPEEDUP = 4.0  # a prompt token costs at most 1/4 of a generated one (prefill is batched; usually far less)
+
+
+def request_timeout(max_tokens: int, concurrency: int, backend: str = "llamacpp", prompt_tokens: int = 0) -> float:
+    """Seconds one request may take: a floor plus the time to process, for each of the `concurrency` requests in
+    flight, its prompt (`prompt_tokens`, at `PREFILL_SPEEDUP` times the decode rate) and `max_tokens` of output,
+    at the backend's lowest assumed aggregate rate. Scales with the budget and the queue: 256 requests of 32k
+    tokens on one GPU get ~23 h, 8 requests of 320 tokens on llama.cpp ~11 minutes."""
+    rate = MIN_AGGREGATE_TOK_S.get(backend, min(MIN_AGGREGATE_TOK_S.values()))
+    return TIMEOUT_FLOOR_S + (max_tokens + prompt_tokens / PREFILL_SPEEDUP) * max(1, concurrency) / rate
+
+
 def complete(open_endpoint, requests: list[Request], sampling: dict, cache: RecordCache,
-             model_id: str, concurrency: int = 8, desc: str = "generate", timeout: float = 600.0,
+             model_id: str, concurrency: int = 8, desc: str = "generate", timeout: float | None = None,
              max_retries: int = 5, max_restarts: int = 2, allow_missing: bool = False) -> list[dict | None]:
     """Completions for `requests` from a served model; cached records are reused, new ones stored at once.
 
@@ -120,10 +138,12 @@ def complete(open_endpoint, requests: list[Request], sampling: dict, cache: Reco
     server dies mid-run (connection errors after the client's retries), it is restarted up to
     `max_restarts` times and only the missing items are asked again. Items that still fail
     (e.g. 429/5xx past every retry) raise, or with `allow_missing` come back as None: they are
-    not cached, so a rerun asks only for them.
+    not cached, so a rerun asks only for them. `timeout` (seconds per request) defaults to `request_timeout`
+    for this sampling's max_tokens and `concurrency`.
     """
     if not requests:
         raise ValueError(f"{desc}: no prompts to complete (empty request list)")
+    timeout = timeout or request_timeout(sampling["max_tokens"], concurrency)
     keys = [request_key(model_id, r, sampling) for r in requests]
     have = cache.get_many(keys)
     for restart in range(max_restarts + 1):
@@ -147,6 +167,46 @@ def complete(open_endpoint, requests: list[Request], sampling: dict, cache: Reco
     return [_as_requested(have.get(k), r) for k, r in zip(keys, requests)]
 
 
+class SharedServer:
+    """One server for several `complete` calls (e.g. a generator on every evaluation set, each with its own
+    sampling): pass the instance as their `open_endpoint`. The server starts on first use, stays up between
+    the calls and stops when the `with` block ends; a call that lost it (`ServerLost`) stops it, so the next
+    use starts a fresh one. A block whose calls all hit the cache starts nothing.
+
+        with SharedServer(lambda: endpoint("vllm", m, server=srv, log_dir=d)) as shared:
+            for reqs, samp in work:
+                complete(shared, reqs, samp, cache, model_id)
+    """
+
+    def __init__(self, open_endpoint):
+        self._open, self._stack, self._endpoint = open_endpoint, None, None
+        self.starts = 0
+
+    def __enter__(self) -> SharedServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        stack, self._stack, self._endpoint = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Endpoint]:
+        if self._endpoint is None:
+            stack = contextlib.ExitStack()
+            self._endpoint = stack.enter_context(self._open())
+            self._stack = stack
+            self.starts += 1
+        try:
+            yield self._endpoint
+        except ServerLost:
+            self.close()
+            raise
+
+
 class ServerLost(RuntimeError):
     """Requests failed because the endpoint could not be reached (after the client's own retries)."""
 
@@ -168,11 +228,12 @@ async def _call(client, endpoint, key: str, req: Request, sampling: dict, model_
         r = await client.chat.completions.create(messages=list(req.messages), stop=stop or None, extra_body=body,
                                                  **common)
         text = r.choices[0].message.content or ""
+        reasoning = reasoning_of(r.choices[0].message)
         lp = getattr(r.choices[0], "logprobs", None)
         logprobs = top_logprobs(getattr(lp, "content", None)) if lp is not None else None
     else:
         r = await client.completions.create(prompt=req.prompt, stop=stop or None, extra_body=body, **common)
-        text, logprobs = r.choices[0].text or "", None
+        text, logprobs, reasoning = r.choices[0].text or "", None, None
     usage = r.usage
     rec = {"key": key, "model": model_id, "item_id": req.item_id, "sample": req.sample, "text": text,
            "finish_reason": r.choices[0].finish_reason,
@@ -181,7 +242,25 @@ async def _call(client, endpoint, key: str, req: Request, sampling: dict, model_
            "wall_s": round(time.monotonic() - t0, 3)}
     if logprobs is not None:
         rec["logprobs"] = logprobs
+    if reasoning:
+        rec["reasoning"] = reasoning
     return rec
+
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")  # DeepSeek's API and vLLM's reasoning parsers; newer vLLM
+
+
+def reasoning_of(message) -> str | None:
+    """The reasoning an endpoint returned beside the answer (`message.content`), if any: DeepSeek's API and vLLM
+    with a reasoning parser send it as `reasoning_content`, newer vLLM as `reasoning`. The SDK keeps such
+    unknown fields on the message object (or they arrive in a dict)."""
+    for f in REASONING_FIELDS:
+        v = message.get(f) if isinstance(message, dict) else getattr(message, f, None)
+        if v is None and not isinstance(message, dict):
+            v = (getattr(message, "model_extra", None) or {}).get(f)
+        if isinstance(v, str) and v.strip():
+            return v
+    return None
 
 
 def _raise_errors(results: list, endpoint) -> None:
@@ -242,7 +321,7 @@ async def _complete_async(endpoint, todo, sampling, cache, model_id, concurrency
 
 
 def complete_chained(open_endpoint, firsts: list[Request], advance, sampling: dict, cache: RecordCache,
-                     model_id: str, concurrency: int = 8, desc: str = "generate", timeout: float = 600.0,
+                     model_id: str, concurrency: int = 8, desc: str = "generate", timeout: float | None = None,
                      max_retries: int = 5, max_restarts: int = 2) -> list[list[dict] | None]:
     """Chains of completions where each request depends on the replies before it.
 
@@ -255,6 +334,7 @@ def complete_chained(open_endpoint, firsts: list[Request], advance, sampling: di
     """
     if not firsts:
         raise ValueError(f"{desc}: no chains to complete (empty request list)")
+    timeout = timeout or request_timeout(sampling["max_tokens"], concurrency)
 
     def replay(i: int) -> tuple[list[dict], Request | None]:
         recs, req = [], firsts[i]

@@ -13,9 +13,9 @@ import json
 
 import pandas as pd
 
-from .config import Profile, Sampling
+from .config import Profile, generator_server, set_sampling  # noqa: F401  set_sampling: re-exported
 from .decontam import eval_sets
-from .engine import Endpoint, complete, hf_complete
+from .engine import Endpoint, SharedServer, complete, endpoint, hf_complete, request_timeout
 from .generate import requests_for, sample_models
 from .models import model_path, weights_identity
 from .serve import lora_rank, vllm_command, vllm_lora_rank, vllm_server
@@ -26,17 +26,6 @@ from .tasks.checking import check
 from .train import resolve_device, run_dir
 
 STAGE = "05_evaluate"
-
-
-def set_sampling(profile: Profile, spec) -> Sampling:
-    """Greedy by default; k samples at the set's temperature for avg@k; the set's own max tokens."""
-    base = profile.evaluate.sampling
-    upd = {"n": spec.samples}
-    if spec.samples > 1:
-        upd["temperature"] = spec.temperature
-    if spec.max_tokens:
-        upd["max_tokens"] = spec.max_tokens
-    return base.model_copy(update=upd)
 
 
 def checkpoints(profile: Profile) -> dict[str, tuple]:
@@ -99,28 +88,35 @@ def run(profile: Profile) -> pd.DataFrame:
         for set_name in sets:
             groups.setdefault(set_sampling(profile, specs[set_name]).model_dump_json(), []).append(set_name)
         for name, (folder, ident, method, pset) in checkpoints(profile).items():
-            for names in groups.values():
-                samp = set_sampling(profile, specs[names[0]])
-                reqs = [requests_for(profile.train.policy, sets[n], samp.n) for n in names]
-                flat, desc = [r for rs in reqs for r in rs], f"eval {name} on {', '.join(names)}"
-                if ev.backend == "vllm":
-                    recs = complete(lambda n=name, f=folder: checkpoint_endpoint(profile, n, f, out), flat,
-                                    samp.model_dump(), cache, ident, concurrency=ev.concurrency, desc=desc)
-                else:
-                    recs = hf_complete(folder, flat, samp.model_dump(), cache, ident, batch_size=ev.batch_size,
-                                       device=device, desc=desc)
-                start = 0
-                for set_name, rs in zip(names, reqs):
-                    frames.append(score(recs[start:start + len(rs)], sets[set_name], name, set_name).assign(
-                        kind="policy", method=method, preference_set=pset))
-                    start += len(rs)
+            # under vLLM, one server per checkpoint for all of its groups (started only if something is missing)
+            with SharedServer(lambda n=name, f=folder: checkpoint_endpoint(profile, n, f, out)) as shared:
+                for names in groups.values():
+                    samp = set_sampling(profile, specs[names[0]])
+                    reqs = [requests_for(profile.train.policy, sets[n], samp.n) for n in names]
+                    flat, desc = [r for rs in reqs for r in rs], f"eval {name} on {', '.join(names)}"
+                    if ev.backend == "vllm":
+                        recs = complete(shared, flat, samp.model_dump(), cache, ident, concurrency=ev.concurrency,
+                                        desc=desc, timeout=request_timeout(samp.max_tokens, ev.concurrency, "vllm"))
+                    else:
+                        recs = hf_complete(folder, flat, samp.model_dump(), cache, ident, batch_size=ev.batch_size,
+                                           device=device, desc=desc)
+                    start = 0
+                    for set_name, rs in zip(names, reqs):
+                        frames.append(score(recs[start:start + len(rs)], sets[set_name], name, set_name).assign(
+                            kind="policy", method=method, preference_set=pset))
+                        start += len(rs)
     if ev.generators:
-        g = profile.generation
-        for set_name, problems in sets.items():
-            df = sample_models(profile, g.generators, problems, set_sampling(profile, specs[set_name]), g.backend,
-                               g.server, g.concurrency, out, desc=f"eval on {set_name}")
-            frames.append(df.drop(columns=["trace_id", "wall_s", "finish_reason"]).assign(
-                eval_set=set_name, kind="generator", method=None, preference_set=None))
+        g, srv = profile.generation, generator_server(profile)
+        by_set: dict[str, list] = {n: [] for n in sets}
+        for m in g.generators:  # each generator's server starts once for all of the sets
+            with SharedServer(lambda m=m: endpoint(g.backend, m, server=srv, log_dir=out)) as shared:
+                for set_name, problems in sets.items():
+                    by_set[set_name].append(sample_models(
+                        profile, [m], problems, set_sampling(profile, specs[set_name]), g.backend, srv,
+                        g.concurrency, out, desc=f"eval on {set_name}", servers={m: shared}))
+        for set_name, dfs in by_set.items():
+            frames.append(pd.concat(dfs, ignore_index=True).drop(columns=["trace_id", "wall_s", "finish_reason"])
+                          .assign(eval_set=set_name, kind="generator", method=None, preference_set=None))
     records = pd.concat(frames, ignore_index=True)
     records["domain"] = records["eval_set"].map({n: specs[n].resolved_domain() for n in specs})
     summary = summarize(records)

@@ -10,11 +10,12 @@ import pandas as pd
 
 from . import decontam
 from .config import Profile
-from .engine import Request, complete, endpoint, model_identity
+from .engine import Request, complete, endpoint, model_identity, request_timeout
 from .models import get_spec
 from .stages import completions_cache, stage_dir, write_manifest, write_table
 from .tasks import FEWSHOT_STOP, Problem, chat_prompt, fewshot_prompt, load_tasks
 from .tasks.checking import check
+from .traceformat import normalize
 
 STAGE = "01_generate"
 
@@ -39,22 +40,26 @@ def sampling_for(model_name: str, sampling) -> dict:
 
 
 def sample_models(profile: Profile, models: list[str], problems: list[Problem], sampling, backend: str,
-                  server, concurrency: int, log_dir, desc: str, samples: dict[str, int] | None = None) -> pd.DataFrame:
+                  server, concurrency: int, log_dir, desc: str, samples: dict[str, int] | None = None,
+                  servers: dict | None = None) -> pd.DataFrame:
     """Completions of each model on each problem (cached), scored against the known answers. `samples`
-    overrides `sampling.n` per model (a sample's cache key does not depend on n, so raising it adds samples)."""
+    overrides `sampling.n` per model (a sample's cache key does not depend on n, so raising it adds samples).
+    `servers` maps a model to an already shared server (`engine.SharedServer`) to use instead of starting one."""
     by_id = {p.id: p for p in problems}
     rows = []
     with completions_cache(profile) as cache:
         for m in models:
             samp = sampling_for(m, sampling)
             reqs = requests_for(m, problems, (samples or {}).get(m, samp["n"]))
-            recs = complete(lambda m=m: endpoint(backend, m, server=server, log_dir=log_dir), reqs, samp, cache,
-                            model_identity(m, backend), concurrency=concurrency, desc=f"{desc} {m}")
+            opener = (servers or {}).get(m) or (lambda m=m: endpoint(backend, m, server=server, log_dir=log_dir))
+            recs = complete(opener, reqs, samp, cache, model_identity(m, backend), concurrency=concurrency,
+                            desc=f"{desc} {m}", timeout=request_timeout(samp["max_tokens"], concurrency, backend))
             for r in recs:
                 p = by_id[r["item_id"]]
-                pred, correct = check(p, r["text"], r.get("finish_reason") == "length")
+                text = normalize(r["text"], r.get("reasoning"))  # one format whatever the family (traceformat)
+                pred, correct = check(p, text, r.get("finish_reason") == "length")
                 rows.append({"trace_id": r["key"], "model": m, "item_id": p.id, "sample": r["sample"],
-                             "text": r["text"], "pred": pred, "answer": str(p.answer), "correct": correct,
+                             "text": text, "pred": pred, "answer": str(p.answer), "correct": correct,
                              "completion_tokens": r["completion_tokens"], "wall_s": r["wall_s"],
                              "finish_reason": r["finish_reason"]})
     return pd.DataFrame(rows)
@@ -62,9 +67,8 @@ def sample_models(profile: Profile, models: list[str], problems: list[Problem], 
 
 def run(profile: Profile) -> pd.DataFrame:
     g = profile.generation
-    problems = train_problems(profile)
     out = stage_dir(profile, STAGE)
-    decontaminate(profile, problems, out)
+    problems, _ = decontaminate(profile, train_problems(profile), out)
     traces = sample_models(profile, g.generators, problems, g.sampling, g.backend, g.server, g.concurrency,
                            out, desc="generate", samples=g.samples)
     write_table(pd.DataFrame([p.to_dict() for p in problems]), out / "problems.jsonl")
@@ -73,18 +77,30 @@ def run(profile: Profile) -> pd.DataFrame:
     return traces
 
 
-def decontaminate(profile: Profile, problems: list[Problem], out=None) -> pd.DataFrame:
-    """Training prompts that appear in an eval set (see `decontam`): printed, written to
-    ``decontamination.jsonl`` in `out`, and an error unless `train_prompts.allow_eval_overlap`."""
+def decontaminate(profile: Profile, problems: list[Problem], out=None) -> tuple[list[Problem], pd.DataFrame]:
+    """(the training prompts to generate on, the overlaps with the eval sets; see `decontam`). The overlaps are
+    printed and written to ``decontamination.jsonl`` in `out`. Any overlap is an error, unless
+    `train_prompts.allow_eval_overlap` (all prompts kept) or `on_overlap: drop` (the overlapping prompts are left
+    out, each listed with its reason in ``decontamination_dropped.jsonl``)."""
+    tp = profile.train_prompts
     evals = decontam.eval_sets(profile, problems)
     hits = decontam.overlaps(problems, evals)
     print(decontam.report_text(hits, problems, evals), flush=True)
     if out is not None:
         write_table(hits, out / "decontamination.jsonl")
-    if len(hits) and not profile.train_prompts.allow_eval_overlap:
+    if not len(hits) or tp.allow_eval_overlap:
+        return problems, hits
+    if tp.on_overlap == "fail":
         raise decontam.ContaminationError(f"{len(hits)} overlaps between training prompts and eval sets (listed "
-                                          f"above); drop those prompts, or set `{decontam.OPT_OUT}` in the profile")
-    return hits
+                                          f"above); {decontam.FIX}")
+    kept, dropped = decontam.drop_overlapping(problems, hits)
+    print(f"decontamination: dropped {len(dropped)} of {len(problems)} training prompts ({decontam.DROP}); "
+          f"{len(kept)} remain", flush=True)
+    if out is not None:
+        write_table(dropped, out / "decontamination_dropped.jsonl")
+    if not kept:
+        raise decontam.ContaminationError("every training prompt appears in an eval set; nothing is left to train on")
+    return kept, hits
 
 
 def ladder_table(profile: Profile, traces: pd.DataFrame) -> pd.DataFrame:

@@ -17,11 +17,13 @@ import pandas as pd
 
 from .batch import complete_batch
 from .config import Profile
-from .engine import Request, complete, complete_chained, endpoint, model_identity
+from .engine import Request, complete, complete_chained, endpoint, model_identity, request_timeout
 from .rubric import (
     DIMENSION_NAMES,
     JSON_SCHEMA,
     RUBRIC_HASH,
+    SYSTEM_PROMPT,
+    USER_TEMPLATE,
     expected_scores,
     judge_messages,
     parse_scores,
@@ -116,7 +118,7 @@ def _judge_chained(profile: Profile, pending: list, log_dir) -> list[dict]:
     with completions_cache(profile) as cache:
         chains = complete_chained(lambda: endpoint(j.backend, j.model, server=j.server, log_dir=log_dir), firsts,
                                   advance, sampling, cache, model_id, concurrency=j.concurrency,
-                                  desc=f"judge {j.model} (chained)", timeout=j.request_timeout_s,
+                                  desc=f"judge {j.model} (chained)", timeout=judge_timeout(profile),
                                   max_retries=j.max_retries)
     rows = []
     for (tid, _, _, s), recs in zip(pending, chains):
@@ -137,6 +139,16 @@ def _judge_chained(profile: Profile, pending: list, log_dir) -> list[dict]:
         rows.append({**row, **usage, "status": "ok", "error": None, "raw": raw,
                      **{f"{d}_sampled": v for d, v in zip(DIMENSION_NAMES, picks)}, **expected})
     return rows
+
+
+def judge_timeout(profile: Profile) -> float:
+    """Seconds per judge request: `judge.request_timeout_s`, else scaled with the reply budget, the queue and the
+    prompt (the rubric, the question and a trace of up to the generators' max_tokens; ~4 characters a token)."""
+    j = profile.judge
+    if j.request_timeout_s:
+        return j.request_timeout_s
+    prompt = (len(SYSTEM_PROMPT) + len(USER_TEMPLATE)) // 4 + 512 + profile.generation.sampling.max_tokens
+    return request_timeout(j.max_tokens, j.concurrency, j.backend, prompt_tokens=prompt)
 
 
 def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame, log_dir) -> pd.DataFrame:
@@ -162,7 +174,7 @@ def judge_traces(profile: Profile, traces: pd.DataFrame, problems: pd.DataFrame,
             else:
                 recs = complete(lambda: endpoint(j.backend, j.model, server=j.server, log_dir=log_dir), reqs,
                                 sampling, cache, model_id, concurrency=j.concurrency,
-                                desc=f"judge {j.model} (attempt {attempt + 1})", timeout=j.request_timeout_s,
+                                desc=f"judge {j.model} (attempt {attempt + 1})", timeout=judge_timeout(profile),
                                 max_retries=j.max_retries, allow_missing=True)
             retry = []
             for (tid, q, text, s), r in zip(pending, recs):

@@ -8,9 +8,11 @@ examples, its answer extraction. This module runs lm-eval itself on the checkpoi
   ``peft=<run>/final`` on top of it, a fully fine-tuned run as ``pretrained=<run>/final``; on GPU profiles
   (``evaluate.backend: vllm``) lm-eval's ``vllm`` backend (``lora_local_path=`` for adapters);
 - tasks by lm-eval's names (``gsm8k``, ``minerva_math500``, ``mmlu_pro``, ...); a task can read a local copy of
-  its data (``local={"gsm8k": "../shared/data/gsm8k/test.jsonl"}``): a task YAML is written that includes
-  lm-eval's own task file and changes only where the data comes from (``dataset_path: json``), so the prompt,
-  the few-shot examples and the extraction are lm-eval's;
+  its data, named by lm-eval task or by delta-lab benchmark (`LOCAL_TASKS`: gsm8k, math500 -> minerva_math500,
+  mmlu_pro; ``local={"math500": "tests/data/hub/math500.jsonl"}``), the file having the hub's fields: a task
+  YAML is written that includes lm-eval's own task file and changes only where the data comes from
+  (``dataset_path: json``), so the prompt, the few-shot examples and the extraction are lm-eval's (a group such
+  as mmlu_pro: one such YAML per subtask, all reading the file, and a group YAML over them);
 - and, for GSM8K, a side-by-side with delta-lab's own prompt and checker on the very items lm-eval scored.
 
 Writes under ``runs/<profile>/05_evaluate/lm_eval/``: per model ``<model>/results.json`` (lm-eval's results),
@@ -19,9 +21,11 @@ models ``lm_eval.jsonl`` (model, task, metric, filter, value, stderr, n), ``comp
 task: both accuracies and their agreement) and ``comparison_items.jsonl``.
 
     python -m delta_utils.lmeval --profile tiny --tasks gsm8k --limit 50 --gsm8k-path ../shared/data/gsm8k/test.jsonl
+    python -m delta_utils.lmeval --profile tiny --tasks minerva_math500 --local math500=data/math500/test.jsonl
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -32,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from .benchmark_specs import BENCHMARKS
 from .config import Profile, load_profile
 from .engine import complete, hf_complete
 from .evaluate import STAGE, checkpoint_endpoint, checkpoints, set_sampling
@@ -48,6 +53,13 @@ from .train import resolve_device, run_dir
 # the paper's benchmarks that lm-eval ships (MATH-500 as Minerva's prompt and checker, MMLU-Pro's 14 subjects)
 DEFAULT_TASKS = ("gsm8k", "minerva_math500", "mmlu_pro")
 LOCAL_SUFFIX = "_local"
+# delta-lab benchmark -> (the lm-eval task that reads a local copy of it, the hub fields that task reads)
+LOCAL_TASKS = {
+    "gsm8k": ("gsm8k", ("question", "answer")),
+    "math500": ("minerva_math500", ("problem", "solution")),
+    "mmlu_pro": ("mmlu_pro", ("question", "options", "answer", "cot_content", "category")),
+}
+GROUPS_READING_ONE_FILE = {"mmlu_pro"}
 
 
 def out_dir(profile: Profile) -> Path:
@@ -114,12 +126,29 @@ def vllm_model_args(base: Path, folder: Path, *, tensor_parallel_size: int = 1, 
     return {**args, **_vllm_kwargs(list(extra))}
 
 
+def vllm_importable() -> bool:
+    """vLLM in this Python? On a GPU machine set up as the README says it lives in its own venv (its torch and
+    transformers pins differ from the project's), where delta-lab reaches it as `vllm serve`, not as a library."""
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+@functools.cache
+def _note_hf_instead_of_vllm() -> None:
+    print("lm-eval: vLLM is not importable in this Python (it lives in its own venv: README, GPU setup), so "
+          "lm-eval's hf backend runs the checkpoints; install vLLM here to use lm-eval's vllm backend", flush=True)
+
+
 def model_args(profile: Profile, folder: Path, device: str | None = None) -> tuple[str, dict]:
-    """(lm-eval backend, model_args) for one checkpoint folder of the profile."""
+    """(lm-eval backend, model_args) for one checkpoint folder of the profile. `evaluate.backend: vllm` uses
+    lm-eval's vllm backend when vLLM is importable here, else its hf backend (said once)."""
     ev, base = profile.evaluate, model_path(profile.train.policy)
     if ev.backend == "vllm":
-        return "vllm", vllm_model_args(base, folder, tensor_parallel_size=ev.server.tensor_parallel_size,
-                                       max_model_len=ev.server.max_model_len, extra=ev.server.vllm_args)
+        if vllm_importable():
+            return "vllm", vllm_model_args(base, folder, tensor_parallel_size=ev.server.tensor_parallel_size,
+                                           max_model_len=ev.server.max_model_len, extra=ev.server.vllm_args)
+        _note_hf_instead_of_vllm()
     if device is None:
         device = resolve_device(profile.train.device)
     return "hf", hf_model_args(base, folder, device=device, batch_size=ev.batch_size)
@@ -147,47 +176,99 @@ def models_of(profile: Profile, models: list[str] | None = None) -> dict[str, tu
 
 # ---------------------------------------------------------------- tasks, local data
 
-def builtin_task_yaml(task: str) -> Path:
-    """lm-eval's own YAML file of a (leaf) task."""
+@functools.cache
+def _builtin_yamls() -> dict[tuple[str, str], Path]:
+    """("task" or "group", name) -> lm-eval's YAML file that defines it (the first, in path order)."""
     import lm_eval.tasks
 
-    root = Path(lm_eval.tasks.__file__).parent
-    pat = re.compile(rf"^task:\s*['\"]?{re.escape(task)}['\"]?\s*$", re.M)
-    for p in sorted(root.rglob("*.yaml")):
-        if pat.search(p.read_text(errors="ignore")):
-            return p
-    raise ValueError(f"lm-eval has no task file for {task!r} (a group such as minerva_math or mmlu_pro cannot "
-                     "read a local file: name one of its tasks)")
+    found = {}
+    pat = re.compile(r"^(task|group):\s*['\"]?([^'\"\s]+)['\"]?\s*$", re.M)
+    for p in sorted(Path(lm_eval.tasks.__file__).parent.rglob("*.yaml")):
+        for kind, name in pat.findall(p.read_text(errors="ignore")):
+            found.setdefault((kind, name), p)
+    return found
+
+
+def builtin_task_yaml(task: str) -> Path:
+    """lm-eval's own YAML file of a (leaf) task."""
+    p = _builtin_yamls().get(("task", task))
+    if p is not None:
+        return p
+    raise ValueError(f"lm-eval has no task file for {task!r} (of the groups only mmlu_pro reads a local file; for "
+                     "another group such as minerva_math name one of its tasks)")
+
+
+def builtin_group_yaml(task: str) -> Path | None:
+    """lm-eval's YAML file of a group of tasks (e.g. mmlu_pro), if `task` is one."""
+    return _builtin_yamls().get(("group", task))
+
+
+def lm_eval_task(name: str) -> str:
+    """The lm-eval task that reads a local copy of `name`: a delta-lab benchmark with a mapping in `LOCAL_TASKS`,
+    else `name` itself as an lm-eval task. A delta-lab benchmark without a mapping is an error."""
+    if name in LOCAL_TASKS:
+        return LOCAL_TASKS[name][0]
+    if name in BENCHMARKS:
+        raise ValueError(f"no lm-eval task reads a local copy of the benchmark {name!r} (local copies: "
+                         f"{', '.join(f'{b} -> {t}' for b, (t, _) in LOCAL_TASKS.items())}); name an lm-eval task "
+                         "that reads its fields instead (e.g. minerva_math_algebra for one subject of MATH)")
+    return name
+
+
+def _first_row(path: Path) -> dict:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path).iloc[0].to_dict()
+    with open(path) as f:
+        line = next((ln for ln in f if ln.strip()), None)
+    if line is None:
+        raise ValueError(f"{path} is empty")
+    return json.loads(line)
 
 
 def local_task_yaml(task: str, path: Path, folder: Path) -> str:
-    """Write ``<folder>/<task>_local.yaml``: lm-eval's task with its data read from a local JSONL/Parquet file.
+    """Write ``<folder>/<task>_local.yaml``: lm-eval's task with its data read from a local JSONL/Parquet file
+    (the hub's fields); a group (mmlu_pro) gets one such file per task and a group file over them.
 
-    Few-shot examples: from ``train.jsonl`` beside the file when it exists (GSM8K's shots come from its train
-    split, as on the hub); otherwise from the same file, where lm-eval leaves the scored item out of its own
-    shots (fewshot_split == test_split)."""
+    Few-shot examples: from the file of the task's few-shot split beside the local file when it exists
+    (``train.jsonl`` for GSM8K, ``validation.jsonl`` for MMLU-Pro, as on the hub); otherwise from the same file,
+    where lm-eval leaves the scored item out of its own shots (fewshot_split == test_split). Tasks with fixed
+    few-shot examples (minerva_math500) keep them."""
+    import yaml
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    src = builtin_task_yaml(task)
-    cfg = load_yaml(src, resolve_func=False, recursive=True)
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"lm-eval task {task!r}: no local data file at {path}")
+    need = next((f for t, f in LOCAL_TASKS.values() if t == task), ())
+    missing = sorted(set(need) - set(_first_row(path)))
+    if missing:
+        raise ValueError(f"lm-eval task {task!r} reads the fields {list(need)}; {path} lacks {missing} (give the "
+                         "file the hub dataset's fields)")
+    # a group only where its tasks pick their own rows from the file (mmlu_pro's filter by category)
+    group = builtin_group_yaml(task) if task in GROUPS_READING_ONE_FILE else None
+    folder.mkdir(parents=True, exist_ok=True)
+    if group is not None:
+        cfg = load_yaml(group, resolve_func=False, recursive=True)
+        subs = [local_task_yaml(t, path, folder) for t in cfg["task"]]
+        y = {"group": task + LOCAL_SUFFIX, "task": subs,
+             **{k: cfg[k] for k in ("aggregate_metric_list", "metadata") if k in cfg}}
+        atomic_write_text(folder / f"{task}{LOCAL_SUFFIX}.yaml", yaml.safe_dump(y, sort_keys=False))
+        return task + LOCAL_SUFFIX
+    src = builtin_task_yaml(task)
+    cfg = load_yaml(src, resolve_func=False, recursive=True)
     fmt = "parquet" if path.suffix == ".parquet" else "json"
     files = {"test": str(path)}
     y = {"include": str(src), "task": task + LOCAL_SUFFIX, "tag": [], "dataset_path": fmt, "dataset_name": None,
          "test_split": "test", "validation_split": None}
-    wants_shots = cfg.get("fewshot_split") or cfg.get("training_split")
-    train = path.with_name("train" + path.suffix)
-    if wants_shots and train.is_file() and train != path:
-        files["train"] = str(train)
-        y.update(training_split="train", fewshot_split="train" if cfg.get("fewshot_split") else None)
-    elif wants_shots:
+    shots = cfg.get("fewshot_split") or cfg.get("training_split")
+    beside = path.with_name(f"{shots}{path.suffix}") if shots else None
+    if beside is not None and beside.is_file() and beside != path:
+        files[shots] = str(beside)
+        y.update(training_split=shots if cfg.get("training_split") else None,
+                 fewshot_split=shots if cfg.get("fewshot_split") else None)
+    elif shots:
         y.update(training_split=None, fewshot_split="test")
     y["dataset_kwargs"] = {"data_files": files}
-    import yaml
-
-    folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / f"{task}{LOCAL_SUFFIX}.yaml", yaml.safe_dump(y, sort_keys=False))
     return task + LOCAL_SUFFIX
 
@@ -199,8 +280,9 @@ def _offline() -> bool:
 def resolve_tasks(profile: Profile, tasks: list[str] | None, local: dict | None, folder: Path) -> dict[str, dict]:
     """lm-eval task name -> {benchmark, data}: the standard name, or a derived ``<task>_local`` for a local copy.
     A profile's own GSM8K eval set with a local path lends it to lm-eval when `local` does not name one. With
-    the default list and no network, tasks without a local copy are left out (and said so)."""
-    given = dict(local or {})
+    the default list and no network, tasks without a local copy are left out (and said so). `local` is keyed by
+    lm-eval task or by delta-lab benchmark (`lm_eval_task`)."""
+    given = {lm_eval_task(k): v for k, v in (local or {}).items()}
     local = dict(given)
     for s in profile.evaluate.sets:
         if s.family == "benchmark" and s.benchmark == "gsm8k" and s.path and "gsm8k" not in local:
@@ -306,7 +388,7 @@ def run_model(profile: Profile, name: str, folder: Path, ident: str, tasks: dict
         calls.append((rest, limit, None))
     # lm-eval's own request cache, one file per weights identity (its keys do not name the model)
     args = (calls, backend, margs, num_fewshot, max_gen_toks, chat, str(task_dir),
-            str(profile.run_dir() / "cache" / "lm_eval" / _safe(ident)))
+            str(profile.run_dir() / "cache" / "lm_eval" / _safe(f"{ident}#{backend}")))
     t0 = time.monotonic()
     if backend == "vllm" or margs.get("device") != "cpu":
         import multiprocessing
@@ -564,8 +646,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", required=True)
     ap.add_argument("--tasks", help=f"comma-separated lm-eval tasks (default: {','.join(DEFAULT_TASKS)})")
     ap.add_argument("--limit", type=int, help="the first N items per task")
-    ap.add_argument("--gsm8k-path", help="a local GSM8K JSONL (question, answer with '#### N')")
-    ap.add_argument("--local", action="append", default=[], metavar="TASK=FILE", help="a local copy of a task's data")
+    ap.add_argument("--gsm8k-path", help="a local GSM8K JSONL (question, answer with '#### N'); = --local gsm8k=FILE")
+    ap.add_argument("--local", action="append", default=[], metavar="NAME=FILE[,NAME=FILE]",
+                    help="a local copy (the hub's fields) of a benchmark's data, by delta-lab benchmark "
+                         f"({', '.join(LOCAL_TASKS)}) or lm-eval task; repeatable")
     ap.add_argument("--models", help="comma-separated: base and/or run names (default: base and every trained run)")
     ap.add_argument("--num-fewshot", type=int)
     ap.add_argument("--max-gen-toks", type=int)
@@ -573,7 +657,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chat", action="store_true", help="apply the model's chat template (lm-eval's flag)")
     ap.add_argument("--no-compare", action="store_true", help="skip delta-lab's own answers on the GSM8K items")
     a = ap.parse_args(argv)
-    local = dict(kv.split("=", 1) for kv in a.local)
+    pairs = [kv for arg in a.local for kv in arg.split(",") if kv]
+    bad = [kv for kv in pairs if "=" not in kv]
+    if bad:
+        ap.error(f"--local takes NAME=FILE, got {bad}")
+    local = dict(kv.split("=", 1) for kv in pairs)
     if a.gsm8k_path:
         local["gsm8k"] = a.gsm8k_path
     def split(s):

@@ -62,6 +62,7 @@ class ModelSpec:
     revision: str | None = None  # hub revision (branch, tag or commit) of hub_id
     endpoint_env: str | None = None  # served at $<X>_BASE_URL with key $<X>_API_KEY (OpenAI protocol)
     served_name: str | None = None  # the model's name at that endpoint (default: hub_id)
+    max_context: int | None = None  # the model's own context limit (config.json max_position_embeddings)
 
 
 def _parts(prefix: str, n: int, file_fmt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -81,6 +82,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="smollm2-135m",
             family="smollm2",
             hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+            max_context=8192,
             params_m=135,
             chat=True,
             licence="Apache-2.0",
@@ -96,6 +98,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="gemma3-270m",
             family="gemma3",
             hub_id="google/gemma-3-270m",
+            max_context=32768,
             params_m=270,
             chat=False,
             licence="Gemma Terms of Use",
@@ -113,6 +116,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="qwen2.5-coder-0.5b",
             family="qwen2.5",
             hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            max_context=32768,
             params_m=494,
             chat=True,
             licence="Apache-2.0",
@@ -128,6 +132,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="qwen2.5-coder-1.5b",
             family="qwen2.5",
             hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+            max_context=32768,
             params_m=1544,
             chat=True,
             licence="Apache-2.0",

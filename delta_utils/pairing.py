@@ -18,6 +18,7 @@ from .stages import read_table, stage_dir, write_manifest, write_table
 from .stats import tie_share
 from .store import atomic_dir, atomic_write_text
 from .tasks import Problem, chat_prompt
+from .traceformat import assistant_message
 
 STAGE = "03_pair"
 DELTA_COLUMNS = [f"delta_{d}" for d in prefsets.SELECTION_DIMENSIONS]
@@ -34,8 +35,8 @@ def _prompts(problems: pd.DataFrame) -> dict[str, list]:
 def _pair(prompt: list, a, b) -> dict:
     """A TRL conversational pair (chosen trace `a`, rejected trace `b`) with provenance and judged deltas."""
     row = {"prompt": prompt,  # exactly what the generators were asked
-           "chosen": [{"role": "assistant", "content": a["text"]}],
-           "rejected": [{"role": "assistant", "content": b["text"]}],
+           "chosen": [assistant_message(a["text"])],  # one trace format for every family: traceformat
+           "rejected": [assistant_message(b["text"])],
            "prompt_id": a["item_id"], "chosen_model": a["model"], "rejected_model": b["model"],
            "chosen_correct": bool(a["correct"]), "rejected_correct": bool(b["correct"]),
            "chosen_trace": a["trace_id"], "rejected_trace": b["trace_id"]}

@@ -144,6 +144,13 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
         _log(profile, label, "skipped", 0.0, None, key, cold)
         return prev
     check_disk(profile, stage)
+    if stage == "04_train":  # a policy one process cannot hold stops here, with the accelerate config to use
+        from .train import check_fits_one_process
+
+        try:
+            check_fits_one_process(profile)
+        except RuntimeError as e:
+            raise SystemExit(f"[{label}] {e}") from None
     import jupytext
     import papermill as pm
 

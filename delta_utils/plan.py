@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import math
 
-from . import decontam, prefsets
+from . import budgets, decontam, prefsets
 from .batch import estimate_chunks
 from .benchmark_specs import BENCHMARKS
 from .config import Profile
 from .decontam import eval_sets
+from .estimate import GPU_GB, estimate, estimate_lines, gpus_for  # noqa: F401  GPU_GB: re-exported
 from .judge import MAX_ATTEMPTS
 from .models import get_spec
 from .rubric import SYSTEM_PROMPT, USER_TEMPLATE
 from .tasks import load_tasks
-
-GPU_GB = 80  # the planning unit: one 80-GB GPU (H100/A100-80GB)
 
 
 def _count(spec, load_data: bool) -> tuple[int | None, str, list | None]:
@@ -44,14 +43,6 @@ def _fmt(n) -> str:
 
 def _mul(*xs):
     return None if any(x is None for x in xs) else math.prod(xs)
-
-
-def gpus_for(params_m: int, mode: str) -> tuple[float, int]:
-    """(GB, 80-GB GPUs) roughly needed: bf16 weights plus KV cache for serving, fp32 weights + gradients +
-    AdamW states for full fine-tuning (16 bytes per parameter), fp32 frozen weights for LoRA."""
-    per_param = {"serve": 2 * 1.3, "full": 16, "lora": 4 * 1.2}[mode]
-    gb = params_m * 1e6 * per_param / 1e9
-    return gb, max(1, math.ceil(gb / (GPU_GB * 0.85)))
 
 
 def plan(profile: Profile, load_data: bool = False) -> str:
@@ -83,8 +74,13 @@ def plan(profile: Profile, load_data: bool = False) -> str:
         lines.append(f"               {r.name:<28} {r.method.upper():<4} on {r.preference_set}")
     eval_rows, eval_items = [], 0
     known = True
+    loaded: dict[str, list] = {}
+    sizes: dict[str, int | None] = {}
     for s in ev.sets:
-        n, snote, _ = _count(s, load_data)
+        n, snote, probs = _count(s, load_data)
+        sizes[s.name] = n
+        if probs is not None:
+            loaded[s.name] = probs
         known &= n is not None
         eval_items += (n or 0) * s.samples
         eval_rows.append(f"               {s.name:<16} {_fmt(n):>7} items x {s.samples} "
@@ -99,6 +95,10 @@ def plan(profile: Profile, load_data: bool = False) -> str:
         lines.append("             * not downloaded: the registry's published size, before the loader's filters "
                      "(`make check LOAD_DATA=1` loads the data)")
     lines += ["", decontamination_plan(profile, train_probs), "", *gpu_plan(profile)]
+    lines += ["", *budgets.check(profile, train_probs, loaded)]
+    rows = estimate(profile, n_train, sizes)
+    if any(r["seconds"] is not None for r in rows):
+        lines += ["", *estimate_lines(rows)]
     return "\n".join(lines)
 
 
@@ -127,8 +127,13 @@ def decontamination_plan(profile: Profile, train_probs) -> str:
                "01_generate checks it before generating"
     hits = decontam.overlaps(train_probs, evals)
     text = decontam.report_text(hits, train_probs, evals)
-    if len(hits) and not profile.train_prompts.allow_eval_overlap:
-        raise decontam.ContaminationError(f"{text}\nDrop these prompts, or set `{decontam.OPT_OUT}` in the profile")
+    tp = profile.train_prompts
+    if len(hits) and not tp.allow_eval_overlap:
+        if tp.on_overlap == "fail":
+            raise decontam.ContaminationError(f"{text}\n{decontam.FIX[0].upper()}{decontam.FIX[1:]}")
+        kept, dropped = decontam.drop_overlapping(train_probs, hits)
+        text += (f"\n  on_overlap: drop -> 01_generate drops {len(dropped):,} of {len(train_probs):,} training "
+                 f"prompts; {len(kept):,} remain")
     return text
 
 

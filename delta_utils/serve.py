@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -186,9 +187,27 @@ def vllm_command(model: str, *, port: int | None = None, revision: str | None = 
     return cmd + list(extra_args)
 
 
+def vllm_executable() -> str:
+    """The `vllm` command to run: DELTA_LAB_VLLM (vLLM lives in its own venv, with the torch and transformers it
+    pins: README, GPU setup), else a `vllm` on PATH."""
+    env = os.environ.get("DELTA_LAB_VLLM")
+    if env:
+        if not (Path(env).is_file() and os.access(env, os.X_OK)):
+            raise ServerError(f"DELTA_LAB_VLLM={env!r} is not an executable file")
+        return env
+    found = shutil.which("vllm")
+    if not found:
+        raise ServerError("no `vllm` command: install vLLM in its own venv (pip install -r requirements-vllm.txt) and "
+                          "set DELTA_LAB_VLLM to its bin/vllm (README, GPU setup)")
+    return found
+
+
 @contextlib.contextmanager
 def vllm_server(cmd: list[str], *, log_dir: Path, startup_timeout: float = 1200.0) -> Iterator[str]:
-    """Run a `vllm_command` in its own process (GPU memory is freed when it exits); yields the OpenAI base URL."""
+    """Run a `vllm_command` in its own process (GPU memory is freed when it exits); yields the OpenAI base URL.
+    The command's `vllm` is the one `vllm_executable` finds."""
+    if cmd[0] == "vllm":
+        cmd = [vllm_executable(), *cmd[1:]]
     if "--port" in cmd:
         port = int(cmd[cmd.index("--port") + 1])
     else:

@@ -27,6 +27,7 @@ from .stages import stage_dir, write_manifest
 from .store import RecordCache, atomic_dir, atomic_write_json, atomic_write_text, content_hash, stable_json
 
 STAGE = "04_train"
+DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 
 
 def resolve_device(pref: str) -> str:
@@ -91,16 +92,58 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def ref_identity(profile: Profile, precision: str) -> str:
-    """The reference model, the precision it runs in and the tokenization limit: what every persisted
-    log-prob depends on besides its text."""
-    return content_hash(weights_identity(profile.train.policy), f"hf-fp32-weights-{precision}-compute",
+def ref_identity(profile: Profile, precision: str, weights: str = "fp32") -> str:
+    """The reference model, the dtype its weights are loaded in, the precision it computes in and the
+    tokenization limit: what every persisted log-prob depends on besides its text."""
+    return content_hash(weights_identity(profile.train.policy), f"hf-{weights}-weights-{precision}-compute",
                         profile.train.hparams.max_length)
 
 
-def ref_key(profile: Profile, row, precision: str) -> str:
+def uses_deepspeed() -> bool:
+    """Launched by `accelerate launch` with a DeepSpeed config (configs/accelerate/zero3.yaml)."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("1", "true")
+
+
+def load_dtype(profile: Profile, device: str, precision: str) -> str:
+    """The dtype the policy's weights are loaded in: bf16 where bf16 weights lose nothing, fp32 elsewhere.
+
+    - bf16 on CUDA for LoRA (the base weights are frozen; PEFT keeps the adapters in fp32) and under DeepSpeed
+      (ZeRO keeps fp32 master copies of the bf16 weights in the optimizer): half the memory, and ZeRO-3
+      partitions the bf16 weights as they load.
+    - fp32 otherwise: a full fine-tune without DeepSpeed (one GPU, FSDP) updates the loaded weights in place,
+      and bf16 weights would round away updates as small as the paper's lr 5e-8 (bf16 keeps 8 bits of mantissa);
+      bf16 autocast still computes in bf16. On CPU, fp32 as always.
+    """
+    if device != "cuda" or precision != "bf16":
+        return "fp32"
+    return "bf16" if profile.train.hparams.lora is not None or uses_deepspeed() else "fp32"
+
+
+def check_fits_one_process(profile: Profile) -> None:
+    """Stop before training when one process cannot hold the policy: a full fine-tune whose weights, gradients
+    and AdamW state (`estimate.gpus_for`) exceed one 80-GB GPU needs several, under `accelerate launch`."""
+    import torch
+
+    t = profile.train
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or t.device == "cpu" or (
+            t.device == "auto" and not torch.cuda.is_available()):
+        return
+    from .estimate import GPU_GB, gpus_for
+    from .models import get_spec
+
+    gb, n = gpus_for(get_spec(t.policy).params_m, "lora" if t.hparams.lora else "full")
+    if n > 1:
+        raise RuntimeError(
+            f"training {t.policy} ({'LoRA' if t.hparams.lora else 'full fine-tuning'}) needs ~{gb:.0f} GB of weights "
+            f"and optimizer state, more than one {GPU_GB}-GB GPU holds: train on {n} or more GPUs with "
+            f"`make 04_train PROFILE={profile.name} ACCELERATE_CONFIG=configs/accelerate/zero3.yaml` (DeepSpeed "
+            "ZeRO-3; configs/accelerate/fsdp.yaml for FSDP), or set train.hparams.lora")
+
+
+def ref_key(profile: Profile, row, precision: str, weights: str = "fp32") -> str:
     """Key of a DPO pair's reference log-probs: the reference model and precision, tokenization limits, the texts."""
-    return content_hash(ref_identity(profile, precision), row["prompt"], row["chosen"], row["rejected"], n=24)
+    return content_hash(ref_identity(profile, precision, weights), row["prompt"], row["chosen"], row["rejected"],
+                        n=24)
 
 
 def _persisted_ref(store, base_cls, row_keys, columns):
@@ -262,16 +305,17 @@ def build_trainer(profile: Profile, plan: RunPlan):
     log-probs taken from the persisted store where an earlier run computed them. `info` holds the device,
     the precision and the trainer class (which counts the reference rows it had to compute)."""
     import torch
+    from accelerate import PartialState
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     hp, spec, data = profile.train.hparams, plan.spec, plan.data
     device = resolve_device(profile.train.device)
     precision = resolve_precision(hp.precision, device)
+    weights = load_dtype(profile, device, precision)
     policy_dir = model_path(profile.train.policy)
     tok = AutoTokenizer.from_pretrained(policy_dir)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=torch.float32)
     peft_config = None
     if hp.lora is not None:
         from peft import LoraConfig
@@ -288,7 +332,7 @@ def build_trainer(profile: Profile, plan: RunPlan):
         args = DPOConfig(**common, **({"loss_type": [spec.loss_type]} if spec.loss_type else {}))
         trainer_cls = DPOTrainer
         if store is not None:
-            data = data.assign(ref_key=[ref_key(profile, r, precision) for r in data.to_dict("records")])
+            data = data.assign(ref_key=[ref_key(profile, r, precision, weights) for r in data.to_dict("records")])
             trainer_cls = _persisted_ref_dpo(store, DPOTrainer)
     else:
         from trl import KTOConfig, KTOTrainer
@@ -299,7 +343,12 @@ def build_trainer(profile: Profile, plan: RunPlan):
                          **({"loss_type": spec.loss_type} if spec.loss_type else {}))
         trainer_cls = KTOTrainer
         if store is not None:
-            trainer_cls = _persisted_ref_kto(store, KTOTrainer, ref_identity(profile, precision))
+            trainer_cls = _persisted_ref_kto(store, KTOTrainer, ref_identity(profile, precision, weights))
+    # the policy loads only now, inside the distributed context the config set up (PartialState: the process
+    # group; under DeepSpeed ZeRO-3 the config registered itself, so the weights are partitioned as they load;
+    # under FSDP with cpu_ram_efficient_loading only rank 0 reads them): one full copy per node, not per rank
+    PartialState()
+    model = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=getattr(torch, DTYPES[weights]))
     ds = shared_dataset(data, plan.out / "train_data", plan.main)
     try:
         trainer = trainer_cls(model=model, args=args, train_dataset=ds, processing_class=tok,
@@ -307,7 +356,8 @@ def build_trainer(profile: Profile, plan: RunPlan):
     finally:
         if store is not None:
             store.close()
-    return trainer, {"device": device, "precision": precision, "trainer_cls": trainer_cls, "tokenizer": tok}
+    return trainer, {"device": device, "precision": precision, "trainer_cls": trainer_cls, "tokenizer": tok,
+                     "weights": weights}
 
 
 def write_record(profile: Profile, plan: RunPlan, trainer, info: dict, wall: float, resumed: Path | None) -> None:
@@ -319,6 +369,7 @@ def write_record(profile: Profile, plan: RunPlan, trainer, info: dict, wall: flo
     atomic_write_json(plan.out / "run.json", {
         "hash": plan.hash, "run": spec.model_dump(), "hparams": hp.model_dump(), "policy": profile.train.policy,
         "pairs": len(plan.pairs), "device": info["device"], "precision": info["precision"],
+        "weights_loaded": info["weights"], "final_dtype": final_dtype(plan.out / "final"),
         "wall_s": round(wall, 1), "steps": len(steps), "s_per_step": round(wall / max(1, len(steps)), 2),
         "ref_logps_computed": ref_forwards,
         "ref_logps_reused": None if ref_forwards is None else len(plan.data) - ref_forwards,
@@ -345,7 +396,8 @@ def train_run(profile: Profile, spec: RunSpec) -> Path:
     if getattr(trainer.state, "nan_stop", False):
         raise FloatingPointError(f"[{spec.name}] loss became NaN; the last good checkpoint is in "
                                  f"{plan.out / 'checkpoints'}")
-    save_final(trainer, info["tokenizer"], plan.out / "final")
+    save_final(trainer, info["tokenizer"], plan.out / "final",
+               bf16=info["precision"] == "bf16" and profile.train.hparams.lora is None)
     if plan.main:
         write_record(profile, plan, trainer, info, wall, last)
     return plan.out
@@ -365,11 +417,12 @@ def shared_dataset(data: pd.DataFrame, folder: Path, main: bool):
     return datasets.load_from_disk(str(folder))
 
 
-def save_final(trainer, tok, final: Path) -> None:
+def save_final(trainer, tok, final: Path, bf16: bool = False) -> None:
     """Write the trained model to `final/` whole, or not at all. Every process takes part (FSDP and ZeRO-3
     gather the sharded weights into one full state dict); rank 0 alone writes. FSDP checkpoints during
     training stay sharded (fast to resume); the final save switches to a full state dict, which
-    `evaluate` and `vllm serve` can load."""
+    `evaluate` and `vllm serve` can load. With `bf16` (a full fine-tune trained in bf16) the saved weights
+    are cast to bf16 safetensors: half the disk (an 8B policy: ~16 GB, not ~33), the dtype it is served in."""
     acc = trainer.accelerator
     if getattr(trainer, "is_fsdp_enabled", False):
         acc.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
@@ -380,10 +433,41 @@ def save_final(trainer, tok, final: Path) -> None:
     trainer.save_model(str(tmp))  # collective under FSDP / ZeRO-3; writes on rank 0 only
     if acc.is_main_process:
         tok.save_pretrained(tmp)
+        if bf16:
+            to_bf16(tmp)
         with atomic_dir(final) as staged:  # never half a model
             staged.rmdir()
             os.replace(tmp, staged)
     acc.wait_for_everyone()
+
+
+def to_bf16(folder: Path) -> None:
+    """Cast every floating-point tensor of a saved model's safetensors files to bf16, in place, one file at a
+    time, and record the dtype in its config.json."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        tensors = load_file(f)
+        if any(t.is_floating_point() and t.dtype != torch.bfloat16 for t in tensors.values()):
+            save_file({k: t.to(torch.bfloat16) if t.is_floating_point() else t for k, t in tensors.items()},
+                      f, metadata={"format": "pt"})
+    cfg = Path(folder) / "config.json"
+    if cfg.is_file():
+        c = json.loads(cfg.read_text())
+        c.update({k: "bfloat16" for k in ("dtype", "torch_dtype") if k in c} or {"dtype": "bfloat16"})
+        atomic_write_json(cfg, c)
+
+
+def final_dtype(folder: Path) -> str | None:
+    """The dtype of a saved model's (or adapter's) floating-point weights, read from its safetensors headers."""
+    dtypes = set()
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+        dtypes |= {v["dtype"] for k, v in header.items() if k != "__metadata__" and v["dtype"].startswith(("F", "BF"))}
+    return ",".join(sorted(dtypes)) or None
 
 
 def _read_json(p: Path) -> dict | None:
@@ -415,6 +499,7 @@ def run(profile: Profile, names: list[str] | None = None) -> pd.DataFrame:
     unknown = set(names or []) - {r.name for r in profile.train.runs}
     if unknown:
         raise ValueError(f"unknown run(s) {sorted(unknown)}; the grid has {[r.name for r in profile.train.runs]}")
+    check_fits_one_process(profile)
     rows = []
     for spec in profile.train.runs:
         if names and spec.name not in names:

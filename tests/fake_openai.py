@@ -27,11 +27,16 @@ FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS
 class FakeOpenAI:
     def __init__(self, fault_rate: float = 0.3, faults: list[str] = FAULTS, seed: int = 0, api_key: str = "sk-test",
                  slow_s: float = 3.0, batch_polls_until_done: int = 2, deterministic: bool = False,
-                 delay_s: float = 0.0):
+                 delay_s: float = 0.0, reasoning: str | None = None, slots: int | None = None):
         self.fault_rate, self.faults, self.api_key, self.slow_s = fault_rate, list(faults), api_key, slow_s
         # deterministic: the reply depends on the request alone (not on arrival order), as for kill tests that
         # compare an interrupted run with an uninterrupted one; delay_s: latency of every chat reply
         self.deterministic, self.delay_s = deterministic, delay_s
+        # reasoning: sent beside the content as `reasoning_content` (DeepSeek's API, vLLM's reasoning parsers);
+        # slots: requests processed at once, the rest wait in a queue (a server's batch), delay_s each
+        self.reasoning = reasoning
+        self.slots = threading.Semaphore(slots) if slots else None
+        self.timeouts: list[float] = []  # the client's timeout per request, from its X-Stainless-Read-Timeout header
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts: Counter = Counter()
@@ -79,10 +84,12 @@ class FakeOpenAI:
         msgs = body.get("messages") or []
         if msgs and msgs[-1].get("role") == "assistant" and body.get("logprobs"):
             return FakeOpenAI.continuation(body, fault, scores)
+        message = {"role": "assistant", "content": content}
+        if body.get("_reasoning"):
+            message["reasoning_content"] = body["_reasoning"]
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
                 "usage": {"prompt_tokens": sum(len(m.get("content", "")) // 4 for m in msgs),
                           "completion_tokens": max(1, len(content) // 4), "total_tokens": 0}}
 
@@ -184,7 +191,12 @@ def _handler(fake: FakeOpenAI):
             if self.path.endswith("/batches"):
                 return self._send(200, fake.create_batch(body))
             fault, scores = fake.draw(FAULTS, body)
-            time.sleep(fake.delay_s)
+            with contextlib.suppress(TypeError, ValueError):
+                fake.timeouts.append(float(self.headers.get("X-Stainless-Read-Timeout")))
+            if fake.reasoning:
+                body["_reasoning"] = fake.reasoning
+            with fake.slots or contextlib.nullcontext():
+                time.sleep(fake.delay_s)
             if fault == "429":
                 return self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0.05"})
             if fault in ("500", "503"):

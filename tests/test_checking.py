@@ -132,3 +132,129 @@ def test_agreement_with_hand_labels_on_real_model_solutions():
                     choices=tuple(r["choices"]))
         agree += check(p, r["text"], r["finish_reason"] == "length")[1] == r["label"]
     assert len(rows) == 120 and agree / len(rows) >= 0.99
+
+
+# ---------------------------------------------------------------- issue 29: rounding-aware numbers, prose answers
+from delta_utils.tasks.checking import (  # noqa: E402
+    _leading_number,
+    _to_float,
+    checkable,
+    is_prose,
+    math_equal,
+    text_equal,
+)
+
+
+@pytest.mark.parametrize("pred, gold, ok", [
+    # the two findings: exact answers against golds rounded to the decimals they are written with
+    ("114/7", "16.3", True), ("16.2857142857", "16.3", True), ("16.29", "16.3", True), ("16.34", "16.3", True),
+    ("16.36", "16.3", False), ("16.24", "16.3", False), ("16.2", "16.3", False),
+    ("10/3", "3.333", True), ("3.3333", "3.333", True), ("3.33", "3.333", False),
+    # fewer decimals than gold: no rounding (3.3 does not round to 3.333)
+    ("3.3", "3.333", False),
+    # a float gold's decimals are those of its shortest repr
+    ("114/7", 16.3, True), ("16.29", 16.3, True), ("16.4", 16.3, False), ("3.3333", 3.333, True),
+    # an integer gold is exact (int, integer-valued float and string alike); '16.0' as a string has one decimal
+    ("16.3", "16", False), ("16.3", 16, False), ("16.04", 16.0, False), ("16.4", 16, False), ("16", 16.0, True),
+    ("16.04", "16.0", True), ("16.06", "16.0", False),
+    # trailing zeros count as written decimals
+    ("3.304", "3.30", True), ("3.306", "3.30", False),
+    # negative numbers: the sign must agree
+    ("-114/7", "-16.3", True), ("-16.2857", -16.3, True), ("16.2857", "-16.3", False), ("-16.2857", "16.3", False),
+    # an exact tie counts for either neighbour (round-half-up, half-even and half-down all agree with one of them)
+    ("16.25", "16.3", True), ("16.25", "16.2", True), ("16.35", "16.3", True), ("16.35", "16.4", True),
+    ("-16.25", "-16.3", True), ("-16.25", "-16.2", True), ("2.5", "2", False), ("2.5", 2, False),
+    # fraction golds stay exact, plain or LaTeX
+    ("3.333", "10/3", False), ("3.33", "\\frac{10}{3}", False), ("10/3", "10/3", True),
+    ("\\frac{10}{3}", "10/3", True),
+    # an exact LaTeX value that rounds to a decimal gold
+    ("\\frac{114}{7}", "16.3", True), ("\\sqrt{2}", "1.41", True), ("\\sqrt{2}", "1.42", False),
+    # scientific notation: the mantissa's decimals, and a small gold is not swamped by an absolute tolerance
+    ("4.47e33", "4.5e33", True), ("4.47 \\times 10^{33}", "4.5e33", True), ("4.4e33", "4.5e33", False),
+    ("4.5 \\times 10^{33}", "4.5e33", True), ("1e-3", "0.001", True), ("1e-3", 0.001, True), ("2e-3", "0.001", False),
+    ("0", "3.89e-10", False), ("5e-7", "1e-8", False), ("1.0e-8", "1e-8", True), ("3.9e-10", "3.89e-10", False),
+    # thousands separators, currency and percent
+    ("1,000", "1000", True), ("1000", "1,000", True), ("1,000", 1000, True), ("12,5", 125, False),
+    ("12,5", 12.5, False), ("$5.00", 5, True), ("\\$5.00", "5", True), ("5%", 5, True), ("5\\%", "5", True),
+    ("5%", 0.05, False), ("0.05", "5%", False),
+    # a list is not its first number; a single letter glued to a number is algebra, not a unit
+    ("1, 2", 1, False), ("2", "2x", False), ("2x", "2x", True), ("18 apples", 18, True),
+    # LaTeX answers are still math-verify's
+    ("\\frac{1}{2}", "0.5", True), ("0.5", "\\frac{1}{2}", True), ("\\frac{1}{3}", "0.5", False),
+    ("\\frac{\\sqrt2}{2}", "\\sqrt{2}/2", True), ("\\sqrt{2}/2", "\\frac{\\sqrt{2}}{2}", True),
+    ("\\frac{\\sqrt3}{2}", "\\frac{\\sqrt{2}}{2}", False), ("[0,1)", "[0,1)", True), ("(0,1]", "[0,1)", False),
+    ("\\{2,1\\}", "\\{1,2\\}", True), ("x = -3 \\text{ or } x = 5", "x = 5 \\text{ or } x = -3", True),
+    ("MR=SRMC", "MR=SRMC", True), ("2\\sqrt{2}", "\\sqrt{8}", True),
+    # prose golds: normalised text, and no number inside compared on its own
+    ("9:00 a.m. on 1 January 2014", "11:55 p.m. on 24 December 2014", False),
+    ("11:55 p.m. on 24 December 2014", "11:55 p.m. on 24 December 2014", True),
+    ("11:55 pm on 24 December, 2014", "11:55 p.m. on 24 December 2014", True),
+    ("$\\text{11:55 P.M. on 24 december 2014}$", "11:55 p.m. on 24 December 2014", True),
+    ("2014", "11:55 p.m. on 24 December 2014", False),
+    ("11:55 p.m. on 25 December 2014", "11:55 p.m. on 24 December 2014", False),
+    ("1 January 2014", "24 December 2014", False), ("24 December 2014", "24 December 2014", True),
+    ("Paris", "Paris", True), ("\\text{paris}", "Paris", True), ("Sirap", "Paris", False),
+    ("true", "True", True), ("False", "True", False),
+])
+def test_math_equal_rounding_and_prose(pred, gold, ok):
+    assert math_equal(pred, gold) is ok
+
+
+@pytest.mark.parametrize("text, gold, ok", [
+    ("The answer is 16.29.", "16.3", True), ("The answer is 16.36.", "16.3", False),
+    ("\\boxed{\\frac{10}{3}}", "3.333", True), ("The answer is 3.3.", "3.333", False),
+    ("The answer is 9:00 a.m. on 1 January 2014.", "11:55 p.m. on 24 December 2014", False),
+    ("The answer is 11:55 p.m. on 24 December 2014.", "11:55 p.m. on 24 December 2014", True),
+    ("It happened in 2014", "11:55 p.m. on 24 December 2014", False),
+])
+def test_check_rounded_and_prose_golds(text, gold, ok):
+    assert check(P(gold), text)[1] is ok
+
+
+@pytest.mark.parametrize("gold, prose", [
+    ("11:55 p.m. on 24 December 2014", True), ("5 red apples", True), ("24 December 2014", True), ("Paris", True),
+    ("True", True), ("\\text{three hours}", True),
+    ("\\frac{\\sqrt{2}}{2}", False), ("MR=SRMC", False), ("2.2 \\tau", False), ("x = 5 \\text{ or } x = -3", False),
+    ("\\sin (3 t) / 5+ C_{1} \\sin (2 t)", False), ("E_{1},E_{2}", False), ("m", False), ("\\alpha", False),
+    ("np.arcsin(10/13)", False), ("December 2014", False), ("ab", False),
+])
+def test_is_prose(gold, prose):
+    assert is_prose(gold) is prose
+
+
+def test_number_parsing_details():
+    assert _to_float("1,000") == 1000 and _to_float("1,000,000.5") == 1000000.5
+    assert _to_float("12,5") is None and _to_float("1,2") is None and _to_float("1,0000") is None
+    assert _to_float("$5.00") == 5 and _to_float("5%") == 5 and _to_float("30^\\circ") == 30
+    assert _to_float("1e-3") == 0.001 and _to_float("4.5 \\times 10^{3}") == 4500 and _to_float("-1./3") == -1 / 3
+    assert _to_float("5 \\text{ cm}") == 5 and _to_float("2x") is None and _to_float("x") is None
+    assert _leading_number("1.5e-3 meters per second") == 0.0015 and _leading_number("18, since 20 - 2") == 18
+    assert _leading_number("1, 2") is None and _leading_number("1,000 apples") == 1000
+    assert _leading_number("19 - 10 = 9 books") == 9
+    # a program's printed output: numerically equal still counts, a decimal comma is not a thousands separator
+    assert text_equal("1,000", "1000") and not text_equal("12,5", "125") and not text_equal("16.29", "16.3")
+
+
+@pytest.mark.parametrize("problem, reason", [
+    (P(16.3), None), (P("11:55 p.m. on 24 December 2014"), None), (P("\\frac{1}{2}"), None), (P(7), None),
+    (P(""), "no gold answer"), (P(None), "no gold answer"), (P("  "), "no gold answer"),
+    (P(float("nan")), "gold answer is not a finite number"), (P(float("inf")), "gold answer is not a finite number"),
+    (P("The train leaves at noon because the schedule was changed after the strike by the rail workers"),
+     "gold answer is free-form prose (17 words)"),
+    (P("B", "choice", ("1", "2", "3", "4")), None), (P("E", "choice", ("1", "2", "3", "4")), "not one of the letters"),
+    (P("AB", "choice", ("1", "2", "3", "4")), "not one of the letters"),
+    (P("NIRT", "text"), None), (P("x", "essay"), "unknown problem kind"),
+    (Problem("x", "t", "q", "", kind="code"), "code problem without tests"),
+])
+def test_checkable(problem, reason):
+    got = checkable(problem)
+    assert got is None if reason is None else (got is not None and reason in got)
+
+
+def test_the_answer_is_read_after_any_familys_reasoning():
+    p = Problem("r1", "x", "What is 2 + 3?", 5)
+    # R1-distill: the template pre-fills <think>, so the reasoning ends at a closing tag alone; it mentions 7
+    assert check(p, "First I try 7, no: 2 + 3 = 5.\n</think>\n\nThe answer is 5.") == ("5", True)
+    assert check(p, "Hmm, 2 + 3 = 5? The answer is 5.\n</think>\n\nThe answer is 7.") == ("7", False)
+    assert check(p, "think\n2 + 3 = 5, not 7.\nanswer\nThe answer is 5.") == ("5", True)  # s1.1's markers
+    assert check(p, "<think>\n2 + 3 = 5", truncated=True) == (None, False)  # cut off while reasoning

@@ -70,7 +70,8 @@ def test_model_args_lora_vs_full(tmp_path):
     assert {"pretrained", "lora_local_path", "max_lora_rank", "tensor_parallel_size", "max_model_len"} <= params
 
 
-def test_model_args_follow_the_profile_backend(tmp_path):
+def test_model_args_follow_the_profile_backend(tmp_path, monkeypatch):
+    from delta_utils import lmeval
     from delta_utils.config import load_profile
     from delta_utils.lmeval import model_args
     from delta_utils.models import model_path
@@ -80,6 +81,7 @@ def test_model_args_follow_the_profile_backend(tmp_path):
     backend, a = model_args(p, lora, device="cpu")
     assert backend == "hf" and a["pretrained"] == str(model_path("smollm2-135m")) and a["peft"] == str(lora)
     gpu = p.model_copy(update={"evaluate": p.evaluate.model_copy(update={"backend": "vllm"})})
+    monkeypatch.setattr(lmeval, "vllm_importable", lambda: True)  # vLLM installed in this Python
     backend, a = model_args(gpu, full)
     assert backend == "vllm" and a["pretrained"] == str(full)
 

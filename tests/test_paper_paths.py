@@ -232,6 +232,7 @@ def test_contaminated_profile_fails_check_and_generation_unless_it_opts_out(runs
     cmd = [sys.executable, "-m", "delta_utils.pipeline", "check", "--profile", str(path)]
     r = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 2 and "3 of 3 training prompts" in r.stderr and "allow_eval_overlap" in r.stderr
+    assert "on_overlap: drop" in r.stderr
     prof = load_profile(path)
     with pytest.raises(ContaminationError, match="allow_eval_overlap"):
         decontaminate(prof, train_problems(prof))
@@ -240,10 +241,43 @@ def test_contaminated_profile_fails_check_and_generation_unless_it_opts_out(runs
     r = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 0, r.stderr
     assert "3 of 3 training prompts" in r.stdout and "04_train" in r.stdout and "GPUs" in r.stdout
-    assert len(decontaminate(load_profile(path), train_problems(prof))) == 3
+    kept, hits = decontaminate(load_profile(path), train_problems(prof))
+    assert len(hits) == 3 and len(kept) == 3
     # procedural sets are disjoint by construction: the smoke profile plans 0 overlaps
     r = subprocess.run([*cmd[:-1], "smoke"], cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 0 and "0 of 6 training prompts" in r.stdout
+
+
+def test_on_overlap_drop_leaves_the_overlapping_prompts_out_and_records_why(runs_dir, tmp_path):
+    from delta_utils.generate import decontaminate, train_problems
+
+    train = tmp_path / "train.jsonl"
+    rows = [{"question": f"Ann has {i} apples and buys {i + 3} more. How many apples does Ann have now?",
+             "answer": f"...\n#### {2 * i + 3}"} for i in range(5)]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = tmp_path / "bench.jsonl"  # two of the five training prompts are benchmark items
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows[1:3]))
+    data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
+    data["name"] = "dropper"
+    data["train_prompts"] = {"family": "benchmark", "benchmark": "gsm8k", "path": str(train), "on_overlap": "drop"}
+    data["evaluate"]["sets"].append({"name": "bench", "family": "benchmark", "benchmark": "gsm8k", "path": str(bench)})
+    path = tmp_path / "dropper.yaml"
+    path.write_text(yaml.safe_dump(data))
+    prof = load_profile(path)
+    out = tmp_path / "out"
+    out.mkdir()
+    kept, hits = decontaminate(prof, train_problems(prof), out)
+    assert [p.id for p in kept] == ["gsm8k-0", "gsm8k-3", "gsm8k-4"] and len(hits) == 2
+    from delta_utils.stages import read_table
+
+    dropped = read_table(out / "decontamination_dropped.jsonl")
+    assert list(dropped.train_id) == ["gsm8k-1", "gsm8k-2"]
+    assert all(r.startswith("exact match with bench/gsm8k-") for r in dropped.reason)
+    # `make check` reports the count and does not stop
+    r = subprocess.run([sys.executable, "-m", "delta_utils.pipeline", "check", "--profile", str(path)],
+                       cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    assert "on_overlap: drop -> 01_generate drops 2 of 5 training prompts; 3 remain" in r.stdout
 
 
 def test_procedural_eval_sets_leave_out_training_questions(tmp_path):
@@ -258,3 +292,37 @@ def test_procedural_eval_sets_leave_out_training_questions(tmp_path):
     train_q = {p.question for p in train_problems(prof)}
     kept = evaluate.eval_sets(prof)["same_as_train"]
     assert len(kept) == 4 and not train_q & {p.question for p in kept}  # same seed: the first 6 are the prompts
+
+
+def test_vllm_runs_from_its_own_venv(tmp_path, monkeypatch):
+    """DELTA_LAB_VLLM names the `vllm` of vLLM's own venv; `vllm_server` runs it with the command's arguments (a
+    stand-in script here: it answers /health on the port it is given and records its argv)."""
+    from delta_utils import serve
+
+    argv_file = tmp_path / "argv.json"
+    fake = tmp_path / "vllm"
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+json.dump(sys.argv[1:], open({str(argv_file)!r}, "w"))
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a):
+        pass
+HTTPServer(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])), H).serve_forever()
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("DELTA_LAB_VLLM", str(fake))
+    assert serve.vllm_executable() == str(fake)
+    with serve.vllm_server(vllm_command("org/m", max_model_len=4096), log_dir=tmp_path, startup_timeout=30) as url:
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+    args = json.loads(argv_file.read_text())
+    assert args[:2] == ["serve", "org/m"] and args[args.index("--max-model-len") + 1] == "4096"
+    monkeypatch.setenv("DELTA_LAB_VLLM", str(tmp_path / "missing"))
+    with pytest.raises(serve.ServerError, match="DELTA_LAB_VLLM"):
+        serve.vllm_executable()
+    monkeypatch.delenv("DELTA_LAB_VLLM")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(serve.ServerError, match="requirements-vllm.txt"):
+        serve.vllm_executable()

