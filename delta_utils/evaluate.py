@@ -20,7 +20,7 @@ from .generate import requests_for, sample_models
 from .models import model_path, weights_identity
 from .serve import lora_rank, vllm_command, vllm_lora_rank, vllm_server
 from .stages import completions_cache, stage_dir, write_manifest, write_table
-from .stats import bootstrap_ci, compare
+from .stats import compare, proportion_ci
 from .tasks import Problem
 from .tasks.checking import check
 from .train import resolve_device, run_dir
@@ -130,7 +130,8 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (model, kind, eval_set), g in records.groupby(["model", "kind", "eval_set"], sort=False):
         per_item = g.groupby("item_id")["correct"].mean()  # avg@k when k samples per item
-        lo, hi = bootstrap_ci(per_item.to_numpy())
+        # Clopper-Pearson; with k samples per item, the Korn-Graubard effective n over items as clusters
+        lo, hi = proportion_ci(g["correct"].astype(float), clusters=g["item_id"])
         rows.append({"model": model, "kind": kind, "eval_set": eval_set, "domain": g["domain"].iloc[0]
                      if "domain" in g else None, "samples": int(g.groupby("item_id").size().max()),
                      "method": g["method"].iloc[0],

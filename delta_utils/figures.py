@@ -26,7 +26,7 @@ from .models import get_spec
 from .paths import figures_root
 from .prefsets import CORRECTNESS_CELLS, SELECTION_DIMENSIONS
 from .rubric import DIMENSION_NAMES
-from .stats import bootstrap_ci
+from .stats import bootstrap_ci, proportion_ci
 from .tables import RunTables
 
 
@@ -224,7 +224,7 @@ def correctness_ablation(profile: Profile, t: RunTables) -> Figure:
     for label, run in ([("base", "base")] + [(r.combination, r.run) for r in corr.itertuples()]
                        + [("all pairs", r.run) for r in full.itertuples()]):
         v = summary_items.xs(run, level="model").to_numpy()
-        lo, hi = bootstrap_ci(v)
+        lo, hi = proportion_ci(v)  # per-item accuracies: Clopper-Pearson on 0/1, its effective-n form on avg@k
         method = runs.set_index("run")["method"].get(run, "-")
         rows.append({"condition": label, "run": run, "method": method, "accuracy": float(v.mean()), "ci_low": lo,
                      "ci_high": hi, "n_items": len(v)})
@@ -246,7 +246,7 @@ def correctness_ablation(profile: Profile, t: RunTables) -> Figure:
 
 def judge_quality(profile: Profile, t: RunTables) -> Figure:
     """The judge's Spearman agreement with the verifier per dimension, and its spread across judge samples."""
-    agree = agreement(t.scores, t.verifier).assign(measure="spearman vs verifier")
+    agree = agreement(t.scores, t.verifier, traces=t.traces).assign(measure="spearman vs verifier")
     cons = self_consistency(t.judgments)
     data = pd.concat([agree, cons.assign(measure="self-consistency")], ignore_index=True)
     fig, (a1, a2) = _canvas(1, 2, figsize=(10, 3.8))

@@ -6,9 +6,18 @@
 
 Claims are data (`CLAIMS`): `comparisons` turns each into the paired comparisons this profile's grid can
 make, or a row saying why it cannot; `evaluate_comparison` applies the test the claim's kind calls for
-(superiority: exact McNemar / sign-flip; "nearly matches": non-inferiority with a stated margin; "matters
-less": equivalence, TOST); `findings` corrects across the table (Holm) and gives each row a verdict,
-supported / contradicted / inconclusive, or n/a when there is no data (never "no").
+(superiority: exact McNemar / sign-flip, and for top-k vs random a permutation of the run labels within each
+item; "nearly matches": Tango's score test for non-inferiority with a stated margin; "matters less":
+equivalence, TOST of two score tests); `findings` corrects across the table (Holm) and gives each row a
+verdict, supported / contradicted / inconclusive, or n/a when there is no data (never "no").
+
+Sidedness convention (also the caption of `findings_markdown`): every row has one two-sided p-value, twice the
+smaller of its two one-sided p-values (for the claim, against it); the verdict follows the smaller side. So each
+direction is tested one-sided at alpha/2, and the 95 % interval decides: supported when it lies on the claim's
+side of the boundary (0, -margin, inside +-margin), contradicted when on the other side (for equivalence: wholly
+beyond the margin). One Holm family: every row of the table with a p-value. Non-inferiority and equivalence get
+a verdict only when their reference run (the full-data run) beats the base policy on the same items (assay
+sensitivity); otherwise "inconclusive: the reference run did not move".
 """
 from __future__ import annotations
 
@@ -39,7 +48,8 @@ def diagnostics(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, ve
 
     for m in g.generators:
         t = tr[tr["model"] == m]
-        lo, hi = stats.bootstrap_ci(t["correct"].astype(float).to_numpy())
+        # Clopper-Pearson, with the Korn-Graubard effective n when a generator has several samples per prompt
+        lo, hi = stats.proportion_ci(t["correct"].astype(float), clusters=t["item_id"])
         add(f"accuracy on the training prompts: {m}", float(t["correct"].mean()), lo, hi, n=len(t))
         if "finish_reason" in t:
             cut = float((t["finish_reason"] == "length").mean())
@@ -56,8 +66,11 @@ def diagnostics(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, ve
                 ">= 15 points, CI excluding 0", r["diff"] >= 0.15 and r["ci_low"] > 0, r["n"])
     ver = verifier.assign(aggregate=verifier[DIMENSION_NAMES].mean(axis=1))
     j = scores.merge(ver, on="trace_id", suffixes=("", "_verifier"))
+    j = j.merge(tr[["trace_id", "model", "item_id"]], on="trace_id", how="left")
+    prompts = j["item_id"].fillna(j["trace_id"]).astype(str)  # traces of one prompt resample together
     if f"{dim}_mean" in j and dim in j:
-        s = stats.spearman_ci(j[f"{dim}_mean"], j[dim])
+        s = stats.spearman_ci(j[f"{dim}_mean"].to_numpy(dtype=float), j[dim].to_numpy(dtype=float),
+                              clusters=prompts.to_numpy())
         add(f"judge vs verifier Spearman: {dim}", s["rho"], s["ci_low"], s["ci_high"], ">= 0.3, CI above 0",
             bool(s["rho"] >= 0.3 and s["ci_low"] > 0), s["n"])
     card_path = profile.run_dir() / "03_pair" / "card.jsonl"
@@ -70,22 +83,39 @@ def diagnostics(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, ve
                 add(f"largest tie share of a top-k selection ({worst['set']})", float(worst["tie_share"]),
                     target="<= 10 %", met=float(worst["tie_share"]) <= 0.10, n=int(worst["pairs"]))
     judge = profile.judge.model
-    if judge in set(tr["model"]) and "aggregate" in j:
-        # the judge's aggregate score beyond what the verifier's aggregate predicts, own traces vs others'
-        jt = j.merge(tr[["trace_id", "model"]], on="trace_id")
-        x, y = jt["aggregate"].astype(float), jt["aggregate_mean"].astype(float)
-        resid = y - np.polyval(np.polyfit(x, y, 1), x) if x.nunique() > 1 else y - y.mean()
-        own, other = resid[jt["model"] == judge], resid[jt["model"] != judge]
-        diff = float(own.mean() - other.mean())
-        rng = np.random.default_rng(0)
-        boots = [rng.choice(own.to_numpy(), len(own)).mean() - rng.choice(other.to_numpy(), len(other)).mean()
-                 for _ in range(2000)]
-        add(f"judge self-preference: {judge}'s own traces minus others' (aggregate, verifier-adjusted)", diff,
-            float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975)),
-            "reported (a CI including 0 does not show its absence)", None, len(jt))
+    if judge in set(tr["model"]) and "aggregate" in j and "aggregate_mean" in j:
+        ok = j["model"].notna() & j["aggregate"].notna() & j["aggregate_mean"].notna()
+        sp = self_preference(j.loc[ok, "aggregate_mean"], j.loc[ok, "aggregate"], j.loc[ok, "model"] == judge,
+                             prompts[ok])
+        add(f"judge self-preference: {judge}'s own traces minus others' (aggregate, verifier-adjusted)",
+            sp["value"], sp["ci_low"], sp["ci_high"], "reported (a CI including 0 does not show its absence)", None,
+            int(ok.sum()))
     n_items = records.query("model == 'base'")["item_id"].nunique() if len(records) else 0
     add("evaluation items (the policy's)", float(n_items), n=int(n_items))
     return pd.DataFrame(rows)
+
+
+def self_preference(judge: pd.Series, verifier: pd.Series, own: pd.Series, prompts: pd.Series,
+                    n_boot: int = 2000, seed: int = 0) -> dict:
+    """The judge's aggregate score beyond what the verifier's aggregate predicts (a least-squares line), on its
+    own model's traces minus on the others'. 95 % CI: cluster bootstrap over prompts (a prompt's traces are
+    resampled together), with the line refitted in every resample. NaN without own or other traces."""
+    x, y = verifier.to_numpy(dtype=float), judge.to_numpy(dtype=float)
+    mine = own.to_numpy(dtype=bool)
+
+    def stat(rows: np.ndarray) -> float:
+        xs, ys, ms = x[rows], y[rows], mine[rows]
+        if ms.all() or not ms.any():
+            return np.nan
+        resid = ys - np.polyval(np.polyfit(xs, ys, 1), xs) if np.ptp(xs) > 0 else ys - ys.mean()
+        return float(resid[ms].mean() - resid[~ms].mean())
+
+    value = stat(np.arange(len(x)))
+    if np.isnan(value):
+        return {"value": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    boots = stats.cluster_bootstrap(stat, prompts.to_numpy(), n_boot, seed)
+    boots = boots[~np.isnan(boots)]
+    return {"value": value, "ci_low": float(np.quantile(boots, 0.025)), "ci_high": float(np.quantile(boots, 0.975))}
 
 
 def diagnostics_markdown(t: pd.DataFrame) -> str:
@@ -117,11 +147,15 @@ CLAIMS = {  # claim id -> (the paper's claim, the kind of test that can support 
 
 
 def _comparison(claim: str, a: pd.Series | None = None, b: pd.Series | None = None, *, label: str = "",
-                method: str = "", domain: str = "all", note: str = "", **fmt) -> dict:
-    """One row of the findings table before testing: the claim, what is compared (A - B, paired), or why not."""
+                method: str = "", domain: str = "all", note: str = "", draws: pd.DataFrame | None = None,
+                reference: str = "", ref: pd.Series | None = None, base: pd.Series | None = None, **fmt) -> dict:
+    """One row of the findings table before testing: the claim, what is compared (A - B, paired), or why not.
+    `draws`: the random runs, one column each (top-k vs random); `reference`, `ref`, `base`: the run a
+    non-inferiority or equivalence claim is measured against and its and the base policy's per-item scores."""
     text, kind = CLAIMS[claim]
     return {"claim_id": claim, "claim": text.format(**fmt), "kind": kind, "comparison": label, "method": method,
-            "domain": domain, "a": a, "b": b, "note": note}
+            "domain": domain, "a": a, "b": b, "note": note, "draws": draws, "reference": reference, "ref": ref,
+            "base": base}
 
 
 def comparisons(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, pairs: pd.DataFrame) -> list[dict]:
@@ -135,6 +169,8 @@ def comparisons(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, p
 
     def of(run, domain="all"):
         return items_of(items, run, domain)
+
+    base_items = of("base") if "base" in set(items.index.get_level_values("model")) else None
 
     rows = []
     gen = runs[runs["kind"] == "generator"]
@@ -177,19 +213,20 @@ def comparisons(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, p
             else:
                 # per item, the mean over the random draws: one paired test against the draws' average,
                 # the spread over draws in the note
-                draws = pd.concat([of(r) for r in rnd["run"]], axis=1)
+                draws = pd.concat([of(r).rename(r) for r in rnd["run"]], axis=1)
                 per_draw = [float((of(t) - draws.iloc[:, i]).mean()) for i in range(draws.shape[1])]
                 plural = "s" if len(per_draw) > 1 else ""
                 spread = (f"{len(per_draw)} draw{plural}: effects " + ", ".join(f"{e:+.1%}" for e in per_draw)
                           + (f"; SD {np.std(per_draw, ddof=1):.1%}" if len(per_draw) > 1 else "; one draw, no spread"))
-                rows.append(_comparison("topk_vs_random", of(t), draws.mean(axis=1),
+                rows.append(_comparison("topk_vs_random", of(t), draws.mean(axis=1), draws=draws,
                                         label=f"{t} - mean({', '.join(rnd['run'])})", method=m, note=spread, **fmt))
             full = runs[runs["is_full"] & (runs["method"] == m)]
             if full.empty:
                 rows.append(_comparison("topk_vs_full", method=m, note="no full-data run", **fmt))
             else:
-                rows.append(_comparison("topk_vs_full", of(t), of(full.iloc[0].run), method=m, **fmt,
-                                        label=f"{t} - {full.iloc[0].run}"))
+                ref = full.iloc[0].run
+                rows.append(_comparison("topk_vs_full", of(t), of(ref), method=m, **fmt, label=f"{t} - {ref}",
+                                        reference=ref, ref=of(ref), base=base_items))
             others = top[(top["method"] == m) & (top["fraction"] == f) & (top["dimension"] != dim)]
             if others.empty:
                 rows.append(_comparison("best_dimension", method=m, note="no top-k run by another dimension", **fmt))
@@ -200,48 +237,105 @@ def comparisons(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, p
     corr = runs[runs["kind"] == "correctness"]
     for m in sorted(corr["method"].unique()) or [""]:
         c = corr[corr["method"] == m].set_index("combination")
+        full = runs[runs["is_full"] & (runs["method"] == m)]
         if {"c2w", "w2w"} <= set(c.index):
+            # the assay: training on all pairs (the full-data run of this method) must move the policy
+            ref = full.iloc[0].run if len(full) else ""
             rows.append(_comparison("correctness", of(c.loc["c2w", "run"]), of(c.loc["w2w", "run"]), method=m,
-                                    label=f"{c.loc['c2w', 'run']} - {c.loc['w2w', 'run']}"))
+                                    label=f"{c.loc['c2w', 'run']} - {c.loc['w2w', 'run']}", reference=ref,
+                                    ref=of(ref) if ref else None, base=base_items))
         else:
             rows.append(_comparison("correctness", method=m, note="needs correctness__c2w and correctness__w2w runs"))
     return rows
 
 
 def evaluate_comparison(row: dict, margin: float, alpha: float) -> dict:
-    """The test a claim's kind calls for, on one comparison: effect, CI, p, and the p of the opposite claim."""
+    """The test a claim's kind calls for, on one comparison: effect, its 95 % CI, the minimum detectable effect,
+    and two one-sided p-values, `p_claim` (in the claim's direction) and `p_opposite` (against it).
+
+    superiority: exact McNemar (0/1) or sign-flip (otherwise), one-sided each way; top-k vs random: the
+    run-label permutation test over top-k and the random draws. non-inferiority: Tango score test of
+    d > -margin, against d < -margin. equivalence: TOST of |d| < margin, against |d| > margin (``p_outside``).
+    """
     if row["a"] is None:
         return {}
     r = stats.compare(row["a"], row["b"])
     out = {"effect": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "mde": r["mde"]}
     if row["kind"] == "superiority":
-        return {**out, "test": r["test"], "p_value": r["p_value"], "p_opposite": np.nan}
+        if row.get("draws") is not None:
+            up = stats.runs_exchangeable_test(row["a"], row["draws"], "greater")
+            down = stats.runs_exchangeable_test(row["a"], row["draws"], "less")
+            return {**out, "test": up["method"], "p_claim": up["p_value"], "p_opposite": down["p_value"]}
+        up, down = stats.paired_test(row["a"], row["b"], "greater"), stats.paired_test(row["a"], row["b"], "less")
+        return {**out, "test": r["test"], "p_claim": up["p_value"], "p_opposite": down["p_value"]}
     if row["kind"] == "noninferiority":
         ni = stats.noninferiority(row["a"], row["b"], margin, alpha)
-        return {**out, "test": f"{ni['method']} (margin {margin:.0%})", "p_value": ni["p_value"],
+        return {**out, "test": f"{ni['method']} (margin {margin:.0%})", "p_claim": ni["p_value"],
                 "p_opposite": stats.inferiority_p(row["a"], row["b"], margin)}
     eq = stats.equivalence(row["a"], row["b"], margin, alpha)
-    return {**out, "test": f"{eq['method']} (margin ±{margin:.0%})", "p_value": eq["p_value"],
-            "p_opposite": r["p_value"]}
+    return {**out, "test": f"{eq['method']} (margin ±{margin:.0%})", "p_claim": eq["p_value"],
+            "p_opposite": eq["p_outside"]}
+
+
+def assay(row: dict, alpha: float) -> dict:
+    """Assay sensitivity of a non-inferiority or equivalence row: does its reference run beat the base policy on
+    the same items (exact McNemar / sign-flip, two-sided p < alpha, effect > 0)? "Not worse than a run that did
+    not move" says nothing. Empty for other kinds."""
+    if row["kind"] not in ("noninferiority", "equivalence") or row["a"] is None:
+        return {}
+    if row.get("ref") is None or row.get("base") is None:
+        return {"reference": row.get("reference", ""), "assay": "no reference run against the base policy",
+                "moved": False}
+    r = stats.compare(row["ref"], row["base"])
+    moved = bool(r["p_value"] < alpha and r["diff"] > 0)
+    text = f"{row['reference']} - base {r['diff']:+.1%} [{r['ci_low']:+.1%}, {r['ci_high']:+.1%}], p {r['p_value']:.3f}"
+    return {"reference": row["reference"], "reference_effect": r["diff"], "reference_p": r["p_value"],
+            "assay": text, "moved": moved}
+
+
+NOT_MOVED = "the reference run did not move"
 
 
 def findings(profile: Profile, records: pd.DataFrame, traces: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Every claim, its test, Holm-adjusted p across the table, the minimum detectable effect and a verdict:
-    supported / contradicted / inconclusive, or n/a when the profile has no data for it (never "no")."""
+    """Every claim, its test, one two-sided p-value per row with Holm's adjustment across the whole table, the
+    minimum detectable effect and a verdict: supported / contradicted / inconclusive, or n/a when the profile
+    has no data for it (never "no").
+
+    Convention: p_value = min(1, 2 min(p_claim, p_opposite)) (``stats.two_sided``), i.e. each direction tested
+    one-sided at alpha / 2; `side` says which one is smaller; the Holm family is every row with a p-value. A
+    non-inferiority or equivalence row gets a verdict only when its reference run beat the base policy
+    (``assay``); otherwise it reads "inconclusive: the reference run did not move" (it stays in the family).
+    """
     a = profile.analysis
     rows = []
     for row in comparisons(profile, records, traces, pairs):
         res = evaluate_comparison(row, a.margin, a.alpha)
-        rows.append({**{k: v for k, v in row.items() if k not in ("a", "b")}, "effect": np.nan, "ci_low": np.nan,
-                     "ci_high": np.nan, "test": "", "p_value": np.nan, "p_opposite": np.nan, "n": 0,
-                     "mde": np.nan, **res})
+        drop = ("a", "b", "draws", "ref", "base")
+        rows.append({**{k: v for k, v in row.items() if k not in drop}, "effect": np.nan, "ci_low": np.nan,
+                     "ci_high": np.nan, "test": "", "p_claim": np.nan, "p_opposite": np.nan, "n": 0,
+                     "mde": np.nan, "reference_effect": np.nan, "reference_p": np.nan, "assay": "", "moved": None,
+                     **res, **assay(row, a.alpha)})
     f = pd.DataFrame(rows)
+    both = [stats.two_sided(r.p_claim, r.p_opposite) for r in f.itertuples()]
+    f["p_value"] = [p for p, _ in both]
+    f["side"] = [side for _, side in both]
     f["p_holm"] = stats.holm(f["p_value"].to_numpy(dtype=float))
-    f["p_opposite_holm"] = stats.holm(f["p_opposite"].to_numpy(dtype=float))
-    f["verdict"] = [stats.verdict(r.kind, r.p_holm, r.effect, alpha=a.alpha,
-                                  p_opposite=None if pd.isna(r.p_opposite_holm) else r.p_opposite_holm)
-                    for r in f.itertuples()]
+    f["verdict"] = [stats.verdict(r.p_holm, r.side, alpha=a.alpha) for r in f.itertuples()]
+    gated = f["kind"].isin(["noninferiority", "equivalence"]) & f["p_value"].notna() & f["moved"].eq(False)
+    f.loc[gated, "verdict"] = "inconclusive"
+    f["gated"] = gated
     return f
+
+
+CAPTION = ("p: two-sided, twice the smaller of the two one-sided p-values (for the claim and against it), so each "
+           "direction is tested at alpha/2 and the verdict follows the smaller side; in brackets Holm's adjustment "
+           "over every row of this table (one family). Effects in accuracy with Tango's 95 % score interval "
+           "(judged points: percentile bootstrap). Beats: exact McNemar or sign-flip; top-k vs random: run labels "
+           "permuted within items (H0: top-k is one more random draw); nearly matches: Tango score test, "
+           "non-inferiority; matters less: TOST of Tango score tests, contradicted only by a significant "
+           "difference beyond the margin. MDE: 80 % power of the exact McNemar test at the observed discordance. "
+           "Non-inferiority and equivalence rows get a verdict only when their reference run beats the base "
+           "policy (assay sensitivity); otherwise they read \"inconclusive: the reference run did not move\".")
 
 
 def findings_markdown(f: pd.DataFrame) -> str:
@@ -261,10 +355,15 @@ def findings_markdown(f: pd.DataFrame) -> str:
             eff = f"{pct(r.effect)} [{pct(r.ci_low)}, {pct(r.ci_high)}]"
         p = "" if pd.isna(r.p_value) else f"{r.p_value:.3f} ({r.p_holm:.3f})"
         mde = "" if pd.isna(r.mde) else (f"{r.mde:.2f}" if per_prompt else f"{r.mde:.1%}")
-        verdict = r.verdict + (f": {r.note}" if r.note else "")
+        verdict = r.verdict
+        if getattr(r, "gated", False):
+            verdict += f": {NOT_MOVED} ({r.assay})"
+        elif isinstance(getattr(r, "assay", ""), str) and r.assay and r.verdict != "n/a":
+            verdict += f" (assay: {r.assay})"
+        verdict += f": {r.note}" if r.note else ""
         lines.append(f"| {r.claim} | {r.comparison} | {str(r.method).upper()} | {r.domain} | {eff} | {r.test} | {p} "
                      f"| {mde} | {r.n} | {verdict} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + CAPTION + "\n"
 
 
 def takeaway(profile: Profile, f: pd.DataFrame, g: pd.DataFrame) -> str:

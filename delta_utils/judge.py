@@ -234,12 +234,21 @@ def verifier_scores(traces: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def agreement(scores: pd.DataFrame, verifier: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Spearman correlation between judge means and verifier scores per dimension, with a bootstrap 95 % CI."""
+def agreement(scores: pd.DataFrame, verifier: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+              traces: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Spearman correlation between judge means and verifier scores per dimension, with a bootstrap 95 % CI.
+
+    With `traces` (trace_id, item_id) the bootstrap resamples whole prompts, since traces of one prompt share it
+    (several generators, several samples); without, traces are resampled as if independent."""
     j = scores.merge(verifier, on="trace_id", suffixes=("", "_verifier"))
+    clusters = None
+    if traces is not None and "item_id" in traces:
+        j = j.merge(traces[["trace_id", "item_id"]].drop_duplicates("trace_id"), on="trace_id", how="left")
+        clusters = j["item_id"].fillna(j["trace_id"]).astype(str).to_numpy()
     rows = []
     for d in DIMENSION_NAMES:
-        r = spearman_ci(j[f"{d}_mean"], j[d], n_boot=n_boot, seed=seed)
+        x, y = j[f"{d}_mean"].to_numpy(dtype=float), j[d].to_numpy(dtype=float)
+        r = spearman_ci(x, y, n_boot=n_boot, seed=seed, clusters=clusters)
         rows.append({"dimension": d, "spearman": r["rho"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                      "n": len(j)})
     return pd.DataFrame(rows)

@@ -2,7 +2,7 @@
 # # 05 · Evaluate: base policy, trained checkpoints and generators
 #
 # **In the study.** Each trained policy is compared with the base policy on held-out problems,
-# item by item, so that differences can be tested with a paired bootstrap. The study's central
+# item by item, so that differences are tested on paired outcomes. The study's central
 # finding lives in the out-of-domain column: in-domain sets are math word problems like the
 # training prompts; out-of-domain sets are STEM problems (units, rates, kinematics, chemistry,
 # probability) and code (predicting a program's output; HumanEval run in the sandbox). Generators
@@ -16,7 +16,7 @@
 # **Reads:** the trained runs, the policy, the profile's eval sets (procedural ones leave out every
 # training question, or real benchmarks from the hub or a local file).
 # **Writes:** `runs/<profile>/05_evaluate/records.jsonl` (model, item, prediction, correct) and
-# `summary.jsonl` (accuracy with a 95 % bootstrap CI). Answers are cached per (model, item, decoding).
+# `summary.jsonl` (accuracy with a 95 % Clopper–Pearson CI). Answers are cached per (model, item, decoding).
 #
 # **Parameters:** `profile`.
 
@@ -57,8 +57,9 @@ diffs
 
 # %% [markdown]
 # **Table.** Accuracy difference of each trained run against the base policy on the same items, with
-# a 95 % paired-bootstrap CI, the exact paired test's p-value and the minimum detectable effect
-# (80 % power). An interval that spans 0 means no detectable change at this sample size.
+# a 95 % score interval for paired proportions (Tango), the exact paired test's p-value (McNemar) and the
+# minimum detectable effect (80 % power of that exact test). An interval that spans 0 means no detectable
+# change at this sample size.
 
 # %%
 print(examples.evaluate_takeaway(summary, diffs))

@@ -16,11 +16,14 @@
 # `diagnostics.csv`, `results.md`, and, for the repository's own figures folder, the findings and
 # results blocks of the README.
 #
-# **Statistics.** Accuracy changes are paired over evaluation items (the same items for the run
-# and the base policy). 95 % CIs come from 2,000 bootstrap resamples of items; p-values from exact
-# paired tests under the null (McNemar on 0/1 answers, a sign-flip permutation otherwise), with
-# Holm's correction across the findings table. At small scale the intervals are wide: read every
-# effect with its interval and its minimum detectable effect.
+# **Statistics** (`delta_utils/stats.py`). Accuracy changes are paired over evaluation items (the
+# same items for the run and the base policy). Differences get Tango's score interval and test
+# (exact McNemar for superiority), single accuracies Clopper–Pearson; top-k vs random permutes the
+# run labels within each item; the MDE comes from the exact McNemar test's power. Each row has one
+# two-sided p-value (twice the smaller one-sided one), with Holm's correction across the findings
+# table. A non-inferiority or equivalence claim gets a verdict only if its reference run moved
+# (beat the base policy). At small scale the intervals are wide: read every effect with its
+# interval and its minimum detectable effect.
 #
 # **Parameters:** `profile`.
 

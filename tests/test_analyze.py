@@ -1,10 +1,11 @@
 """Analysis logic on hand-built records with known answers: run classification, paired gains over the base
 policy, the findings table and the README block it refreshes. (The figures themselves are drawn from real
 smoke-profile outputs in test_notebooks.)"""
+import numpy as np
 import pandas as pd
 import pytest
 
-from delta_utils import analyze, findings, tables
+from delta_utils import analyze, findings, stats, tables
 from delta_utils.config import load_profile
 
 
@@ -45,8 +46,11 @@ def test_gains_are_paired_differences_per_domain(smoke):
     assert g.loc[("dpo_top50_step", "in"), "diff"] == pytest.approx(0.3)
     assert g.loc[("dpo_top50_step", "all"), "n"] == 20
     assert g.loc[("kto_gen_qwen0.5b", "out"), "diff"] == pytest.approx(-0.1)
-    # every item moved the same way: the bootstrap interval excludes zero
-    assert g.loc[("dpo_top50_step", "all"), "ci_low"] > 0
+    # every item moved the same way: the score interval excludes zero
+    assert g.loc[("dpo_top50_step", "all"), "ci_low"] > 0 and set(g["ci_method"]) == {"Tango score"}
+    # no item moved: the interval is not [0, 0] (20 items: about +-16 points)
+    same = tables.contrast(tables.item_scores(_records(RECORDS)), "base", "base")
+    assert same["ci_low"] < -0.15 and same["ci_high"] > 0.15 and same["p_value"] == 1.0
     # the training method stays the run's; the test that gave the p-value has its own column
     assert set(g["method"]) == {"dpo", "kto"} and set(g["test"]) == {"exact McNemar"}
 
@@ -57,39 +61,63 @@ def test_findings_from_numbers(smoke):
     f = findings.findings(smoke, _records(RECORDS), _traces(), pairs)
     top_vs_random = f[f["claim_id"] == "topk_vs_random"].iloc[0]
     assert top_vs_random["comparison"] == "dpo_top50_step - mean(dpo_random50)"
-    # 4 items better, none worse, of 20: the exact McNemar p is 2 * 0.5**4 = 0.125, not evidence
-    assert top_vs_random["effect"] == pytest.approx(0.2) and top_vs_random["test"] == "exact McNemar"
+    # 4 items better, none worse, of 20: with one draw the run-label permutation is the sign flip, two-sided
+    # p = 2 * 0.5**4 = 0.125, not evidence
+    assert top_vs_random["effect"] == pytest.approx(0.2)
+    assert top_vs_random["test"] == "run-label permutation (exact, 2 runs)"
     assert top_vs_random["p_value"] == pytest.approx(0.125) and top_vs_random["verdict"] == "inconclusive"
     assert top_vs_random["mde"] > 0.2 and "1 draw:" in top_vs_random["note"]
     vs_full = f[f["claim_id"] == "topk_vs_full"].iloc[0]
     assert vs_full["kind"] == "noninferiority" and vs_full["effect"] == pytest.approx(0.2)
-    assert vs_full["verdict"] == "supported"  # better by 0.2: not worse by more than the 5-point margin
-    # Holm across every tested row of the table
+    assert vs_full["test"].startswith("Tango score, non-inferiority")
+    # better by 0.2, but the full-data run itself barely beats base (2 of 20 items, p 0.5): no verdict
+    assert vs_full["reference"] == "dpo_gen_qwen0.5b" and vs_full["reference_p"] == pytest.approx(0.5)
+    assert vs_full["gated"] and vs_full["verdict"] == "inconclusive"
+    # one Holm family: every row with a p-value, one p-value per row
     tested = f.dropna(subset=["p_value"])
     assert (tested["p_holm"] >= tested["p_value"]).all() and len(tested) == 2
+    np.testing.assert_allclose(f["p_holm"], stats.holm(f["p_value"].to_numpy(dtype=float)))
     # claims the smoke grid cannot test are n/a, with the reason, never "no"
     gen = f[f["claim_id"] == "generator_gap"]
     assert len(gen) == 2 and (gen["verdict"] == "n/a").all() and gen["note"].str.len().gt(0).all()
     assert f[f["claim_id"] == "correctness"]["verdict"].iloc[0] == "n/a"
     g = tables.gains(smoke, _records(RECORDS), _traces())
     text = findings.takeaway(smoke, f, g)
-    assert "1 supports the paper" in text and "1 is inconclusive" in text and "have no data" in text
+    assert "0 support the paper" in text and "2 are inconclusive" in text and "have no data" in text
     assert "dpo_top50_step (+30.0% on all items" in text
     md = findings.findings_markdown(f)
-    assert "+20.0%" in md and md.count("\n") == len(f) + 2 and "0.125" in md
+    assert "+20.0%" in md and md.count("\n") == len(f) + 4 and "0.125" in md
+    assert "inconclusive: the reference run did not move (dpo_gen_qwen0.5b - base +10.0%" in md
+    assert "twice the smaller of the two one-sided p-values" in md  # the stated sidedness convention
+
+
+def _one_set(scores: dict[str, int], n: int = 60) -> pd.DataFrame:
+    """One in-domain eval set of n items; model m answers the first k right."""
+    return pd.DataFrame([{"model": model, "kind": "policy", "eval_set": "a", "domain": "in", "item_id": f"a{i}",
+                          "sample": 0, "correct": i < k} for model, k in scores.items() for i in range(n)])
+
+
+@pytest.mark.parametrize("full, top, verdict", [(40, 45, "supported"), (40, 30, "contradicted"),
+                                                (40, 38, "inconclusive"), (26, 45, "inconclusive")])
+def test_noninferiority_needs_a_reference_that_moved(smoke, full, top, verdict):
+    """Top-k vs the full-data run (margin 5 points) on 60 items; the full run beats base (25) by 15 items, or by 1
+    (then no verdict, whatever top-k does)."""
+    pairs = pd.DataFrame({"chosen_model": ["qwen2.5-coder-0.5b"], "prompt_id": ["p0"], "delta_aggregate": [1.0]})
+    recs = _one_set({"base": 25, "dpo_gen_qwen0.5b": full, "kto_gen_qwen0.5b": 25, "dpo_top50_step": top,
+                     "dpo_random50": 25})
+    row = findings.findings(smoke, recs, _traces(), pairs).set_index("claim_id").loc["topk_vs_full"]
+    assert row["verdict"] == verdict
+    assert row["gated"] == (full == 26)
+    assert row["ci_low"] < row["effect"] < row["ci_high"]
 
 
 @pytest.mark.parametrize("top, verdict", [(40, "supported"), (10, "contradicted"), (26, "inconclusive")])
 def test_superiority_verdicts_follow_the_exact_test(smoke, top, verdict):
     """60 items per set; the random run answers the first 25 right, the top-k run the first `top`."""
-    rows = []
-    for model, k in {"base": 25, "dpo_gen_qwen0.5b": 25, "kto_gen_qwen0.5b": 25, "dpo_top50_step": top,
-                     "dpo_random50": 25}.items():
-        for i in range(60):
-            rows.append({"model": model, "kind": "policy", "eval_set": "a", "domain": "in", "item_id": f"a{i}",
-                         "sample": 0, "correct": i < k})
+    rows = _one_set({"base": 25, "dpo_gen_qwen0.5b": 25, "kto_gen_qwen0.5b": 25, "dpo_top50_step": top,
+                     "dpo_random50": 25})
     pairs = pd.DataFrame({"chosen_model": ["qwen2.5-coder-0.5b"], "prompt_id": ["p0"], "delta_aggregate": [1.0]})
-    f = findings.findings(smoke, pd.DataFrame(rows), _traces(), pairs).set_index(["claim_id", "method"])
+    f = findings.findings(smoke, rows, _traces(), pairs).set_index(["claim_id", "method"])
     assert f.loc[("topk_vs_random", "dpo"), "verdict"] == verdict
     # smoke trains top-k runs with DPO only: the selection claims are DPO's (KTO's would need its own runs)
     assert ("topk_vs_random", "kto") not in f.index
@@ -130,7 +158,7 @@ def test_generator_claims_follow_the_measured_gaps(acc_15b, expect):
 
 def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
     """Gap, cut-off share, judge-verifier agreement and self-preference on hand-made traces with known answers."""
-    import numpy as np
+    from statsmodels.stats.proportion import proportion_confint
 
     from delta_utils.rubric import DIMENSION_NAMES
 
@@ -151,6 +179,8 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
     t = findings.diagnostics(smoke, pd.DataFrame(rows), pd.DataFrame(scores), pd.DataFrame(ver),
                              _records({"base": 5})).set_index("quantity")
     assert t.loc["accuracy on the training prompts: qwen2.5-coder-0.5b", "value"] == pytest.approx(0.8)
+    acc_row = t.loc["accuracy on the training prompts: qwen2.5-coder-0.5b"]
+    assert (acc_row["ci_low"], acc_row["ci_high"]) == pytest.approx(proportion_confint(32, 40, method="beta"))
     assert t.loc["traces cut off at max_tokens: smollm2-135m", "value"] == pytest.approx(0.1)
     assert t.loc["traces cut off at max_tokens: smollm2-135m", "met"] == "yes"
     rho = t.loc["judge vs verifier Spearman: step_coherence"]
@@ -164,8 +194,6 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
 def test_generator_gap_uses_every_sample(tmp_path, monkeypatch):
     """The chosen generators' gap averages each generator over all its samples of a prompt: the correctness
     generator's second sample sharpens its accuracy instead of being dropped."""
-    import numpy as np
-
     monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
     tiny = load_profile("tiny")  # chosen: qwen2.5-coder-0.5b (1 sample), qwen2.5-coder-1.5b (2 samples)
     rows = []
