@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED := 1
 # trackio (train.hparams.report_to: trackio) reads this when first imported: metrics live beside the run
 export TRACKIO_DIR ?= $(CURDIR)/$(RUNS)/trackio
 
-.PHONY: all setup smoke test lint docs lab clean notebooks report check push $(STAGES) figures lm-eval llama-server
+.PHONY: all setup smoke test lint docs lab clean clean-figures notebooks report check push $(STAGES) figures lm-eval llama-server
 
 # NATIVE_SERVER=0 skips building llama.cpp's server for this CPU (then xllamacpp's AVX2 build serves)
 NATIVE_SERVER ?= 1
@@ -45,20 +45,29 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 # once. DELTA_LAB_LLAMA_SERVER=xllamacpp goes back to the wheel.
 LLAMA_CPP_PYTHON := 0.3.36
 LLAMA_SRC        := build/llama-cpp-python-$(LLAMA_CPP_PYTHON)
+LLAMA_LOG        := build/llama-server.log
 llama-server: $(VENV)/bin/llama-server
+# One line per phase in the terminal; the download, cmake and compiler output (hundreds of lines of warnings)
+# goes to $(LLAMA_LOG), whose last lines are shown, with its path, if a phase fails.
 $(VENV)/bin/llama-server: | $(VENV)/.installed
-	rm -rf $(LLAMA_SRC) && mkdir -p $(LLAMA_SRC)
-	$(PIP) download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(LLAMA_SRC)
-	tar xzf $(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(LLAMA_SRC) --strip-components=1
+	@mkdir -p build && : > $(LLAMA_LOG); log=$(LLAMA_LOG); \
+	fail() { echo "llama-server: $$1 failed; the last lines of $$log:" >&2; tail -n 40 "$$log" >&2; exit 1; }; \
+	echo "llama-server: download llama-cpp-python $(LLAMA_CPP_PYTHON) (its vendored llama.cpp); log in $$log"; \
+	{ rm -rf $(LLAMA_SRC) && mkdir -p $(LLAMA_SRC) && \
+	  $(PIP) download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(LLAMA_SRC) && \
+	  tar xzf $(LLAMA_SRC)/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(LLAMA_SRC) --strip-components=1; \
+	} >> "$$log" 2>&1 || fail download; \
+	echo "llama-server: configure (cmake, for this CPU's instruction sets)"; \
 	flags=" $$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "; on() { case "$$flags" in *" $$1 "*) echo "-D$$2=ON";; esac; }; \
 	cmake -S $(LLAMA_SRC)/vendor/llama.cpp -B $(LLAMA_SRC)/out $$(command -v ninja >/dev/null && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
 	  -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF \
 	  $$(on avx GGML_AVX) $$(on avx2 GGML_AVX2) $$(on fma GGML_FMA) $$(on f16c GGML_F16C) $$(on bmi2 GGML_BMI2) \
 	  $$(on avx_vnni GGML_AVX_VNNI) $$(on avx512f GGML_AVX512) $$(on avx512vbmi GGML_AVX512_VBMI) \
-	  $$(on avx512_vnni GGML_AVX512_VNNI) $$(on avx512_bf16 GGML_AVX512_BF16) >/dev/null
-	cmake --build $(LLAMA_SRC)/out --target llama-server -j$$(nproc)
-	$(LLAMA_SRC)/out/bin/llama-server --version
-	cp $(LLAMA_SRC)/out/bin/llama-server $@
+	  $$(on avx512_vnni GGML_AVX512_VNNI) $$(on avx512_bf16 GGML_AVX512_BF16) >> "$$log" 2>&1 || fail configure; \
+	echo "llama-server: build (5-10 min on 2 cores)"; \
+	cmake --build $(LLAMA_SRC)/out --target llama-server -j$$(nproc) >> "$$log" 2>&1 || fail build; \
+	$(LLAMA_SRC)/out/bin/llama-server --version >> "$$log" 2>&1 || fail "version check"; \
+	cp $(LLAMA_SRC)/out/bin/llama-server $@ && echo "llama-server: done, $@"
 
 # one target per notebook; each depends on the one before it. The pipeline runner decides from
 # content hashes (notebook, package code, profile sections, upstream outputs) whether to re-execute.
@@ -92,12 +101,13 @@ push: setup
 	@test -n "$(REPO)" || { echo "make push needs REPO=user/name"; exit 2; }
 	@$(PY) -m delta_utils.export --profile $(PROFILE) --repo $(REPO) $(if $(DRY_RUN),--dry-run)
 
+# the per-stage timing table; also writes figures/$(PROFILE)/timings.md from runs/$(PROFILE)/timings.jsonl
 report:
 	@$(RUN) report --profile $(PROFILE)
 
-# the README's profile reference, from the descriptions in delta_utils/config.py (a test keeps them in sync)
+# the profile reference in docs/profiles.md, from the descriptions in delta_utils/config.py (a test keeps them in sync)
 docs: setup
-	@$(RUN) fields --readme > /dev/null
+	@$(RUN) fields --write > /dev/null
 
 # the plan: grid, model calls per stage, Batch API chunks, decontamination, GPUs (LOAD_DATA=1: read hub datasets)
 check: setup
@@ -130,5 +140,11 @@ notebooks: setup
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
+# the profile's run folder (stage outputs, caches, trained runs); the committed figures stay
 clean:
-	rm -rf $(RUNS) figures/$(PROFILE)
+	rm -rf $(RUNS)
+
+# the profile's figures, findings, timings and executed notebooks: committed for tiny and tiny_seed1, so
+# this one has to be asked for by name
+clean-figures:
+	rm -rf figures/$(PROFILE)

@@ -2,44 +2,37 @@
 
     t = tables.load(profile)            # the outputs of stages 01-05, and what the analysis derives
     figures.generator_gains(profile, t) # any one figure (figures.py), drawn alone
-    analyze.run(profile)                # every figure, the findings and the README blocks
+    analyze.run(profile)                # every figure and the findings
 
 Figures go to ``figures/<profile>/<name>.{png,pdf,csv}`` under stable names (``figures.FIGURES``).
 ``findings.{csv,md}`` tests each claim of the paper on this profile's runs (see `findings.py`);
 ``diagnostics.csv`` says whether the run could measure the effects at all; ``results.md`` is the takeaway
-and the diagnostics, also written into the README's `results:<profile>` block.
+and the diagnostics. The README links these files; nothing here writes the README.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from . import figures, findings
-from .config import REPO_ROOT, Profile
-from .stages import atomic_write_text, update_readme_block
+from .config import Profile
+from .stages import atomic_write_text
 from .tables import RunTables, load
 
 STAGE = "06_analyze"
 
 
-def update_readme(profile: Profile, md: str, readme: Path = REPO_ROOT / "README.md") -> bool:
-    """The README's findings block for this profile (see `stages.update_readme_block`)."""
-    return update_readme_block(f"findings:{profile.name}", md, readme)
-
-
 def write_findings(profile: Profile, t: RunTables) -> dict[str, Path]:
-    """findings.{csv,md}, gains.csv, diagnostics.csv and results.md beside the figures, and the README blocks."""
+    """findings.{csv,md}, gains.csv, diagnostics.csv and results.md beside the figures."""
     f = findings.findings(profile, t.records, t.traces, t.pairs)
     out = figures.figures_dir(profile)
     f.to_csv(out / "findings.csv", index=False)
     md = findings.findings_markdown(f)
     atomic_write_text(out / "findings.md", md)
-    update_readme(profile, md)
     t.gains.to_csv(out / "gains.csv", index=False)
     diag = findings.diagnostics(profile, t.traces, t.scores, t.verifier, t.records)
     diag.to_csv(out / "diagnostics.csv", index=False)
     results = findings.takeaway(profile, f, t.gains) + "\n\n" + findings.diagnostics_markdown(diag)
     atomic_write_text(out / "results.md", results)
-    update_readme_block(f"results:{profile.name}", results)
     return {"findings": out / "findings.md", "results": out / "results.md"}
 
 

@@ -24,9 +24,8 @@ import math
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from .engine import Endpoint, Request, request_key, top_logprobs
+from .quiet import bar as progress_bar
 from .store import RecordCache, atomic_write_json, content_hash
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -137,7 +136,7 @@ def _store(client, batch, by_key: dict[str, Request], cache: RecordCache, model_
 def _wait(client, batch_ids: dict[str, str], total: int, poll_s: float, max_wait_s: float, desc: str):
     """Poll the batches (chunk id -> batch id) until each ends; yield (chunk id, batch) as each does."""
     left, done = dict(batch_ids), {}
-    bar = tqdm(total=total, desc=f"{desc} ({len(left)} batches)", unit="req", mininterval=2.0)
+    bar = progress_bar(total, f"{desc} ({len(left)} batches)", unit="req")
     deadline = time.monotonic() + max_wait_s
     try:
         while True:

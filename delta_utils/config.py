@@ -29,7 +29,7 @@ class _Strict(BaseModel):
 
 
 def _f(default=..., description: str = "", **kw):
-    """A profile field: its default, constraints and the description `pipeline fields` and the README show."""
+    """A profile field: its default, constraints and the description `pipeline fields` and docs/profiles.md show."""
     return Field(default, description=description, **kw)
 
 
@@ -437,7 +437,7 @@ def field_reference(model: type[BaseModel] = None, prefix: str = "") -> list[dic
 
 
 def field_reference_markdown() -> str:
-    """The profile reference as Markdown, one table per section (README block `profile-fields`)."""
+    """The profile reference as Markdown, one table per section (docs/profiles.md, between its markers)."""
     rows = field_reference()
     sections = {r["field"].split(".")[0].removesuffix("[]") for r in rows if "." in r["field"]}
 

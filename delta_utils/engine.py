@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from .models import get_spec, gguf_path, weights_identity
+from .quiet import bar
 from .serve import llamacpp_server, vllm_command, vllm_server
 from .store import RecordCache, content_hash
 
@@ -96,14 +95,15 @@ def run_sync(coro: Coroutine) -> Any:
 
 class _Progress:
     def __init__(self, total: int, desc: str):
-        self.bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True, mininterval=2.0)
+        self.bar = bar(total, desc)  # a widget in JupyterLab, rare text redraws under the pipeline (quiet.py)
         self.tokens = 0
         self.t0 = time.monotonic()
 
     def update(self, tokens: int) -> None:
         self.tokens += tokens
         dt = max(time.monotonic() - self.t0, 1e-6)
-        self.bar.set_postfix(tok_s=f"{self.tokens / dt:.1f}")
+        # refresh=False: a postfix change alone does not redraw the bar (each redraw was a saved output chunk)
+        self.bar.set_postfix(tok_s=f"{self.tokens / dt:.1f}", refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ replace it with their own. The target machine is one GPU of the kind below; a st
   billion parameters; each training run loads and saves the policy in as long.
 
 CPU profiles (llama.cpp, in-process transformers) are not estimated here: their stage times are measured and
-printed by `make report` (the README's timing table).
+printed by `make report` (figures/<profile>/timings.md).
 """
 from __future__ import annotations
 

@@ -122,6 +122,42 @@ def judge_markdown(ex: dict) -> str:
     return "\n\n".join(out)
 
 
+DISAGREEMENT_POINTS = 1.0  # a mean gap (on the 1-5 scale) beyond which the example is read as a disagreement
+
+
+def judge_disagreement(ex: dict) -> str:
+    """What the example's judge-verifier gap teaches, in words drawn from its own scores (`judge_example`):
+    which side scores higher, by how much on average and where most, and what that says about the judge."""
+    t = ex["scores"]
+    both = t[t["verifier"].notna()]
+    if both.empty:
+        return ("**Reading it.** The verifier has no score for this trace (its problem carries no known "
+                "intermediate results), so there is nothing to check the judge against here.")
+    judge_mean, ver_mean = both["judge (expected)"].mean(), both["verifier"].mean()
+    gap = both["judge (expected)"] - both["verifier"]
+    dim = gap.abs().idxmax()
+    where = (f"most on {dim.replace('_', ' ')} ({both.loc[dim, 'judge (expected)']:.2f} against "
+             f"{both.loc[dim, 'verifier']:.2f})")
+    answer = "right" if ex["correct"] else "wrong"
+    head = (f"**Reading it.** The judge gives this trace {judge_mean:.2f} out of 5 on average, the verifier "
+            f"{ver_mean:.2f}, {where}; its final answer is {answer}.")
+    if judge_mean - ver_mean > DISAGREEMENT_POINTS:
+        lesson = (" The judge scored what the trace looks like, not what it computes: the verifier found the "
+                  "problem's numbers, steps or results missing or wrong, and the judge rewarded it anyway"
+                  + (", for a wrong answer" if not ex["correct"] else "") + ". A judge this lenient on a trace "
+                  "the verifier fails is why its scores are checked against the verifier below, and why a "
+                  "sample-level delta built on them should be read beside the verifier's.")
+    elif ver_mean - judge_mean > DISAGREEMENT_POINTS:
+        lesson = (" Here the judge is the stricter one: the verifier only counts what it can parse (numbers, "
+                  "expressions, known intermediate results), so a trace can pass its checks while the judge "
+                  "finds the reasoning poor" + (", even with a right answer" if ex["correct"] else "") + ". Neither "
+                  "score is the truth; the agreement below shows how often they part like this.")
+    else:
+        lesson = (f" Even on the trace where they disagree most, the two stay within {DISAGREEMENT_POINTS:.0f} "
+                  "point on average: on these traces the judge tracks what the verifier checks.")
+    return head + lesson
+
+
 def scores_figure(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame) -> Figure:
     """Mean judged score per dimension and generator."""
     long = traces.merge(scores, on="trace_id").melt(
@@ -244,6 +280,33 @@ def training_config(record: dict) -> pd.DataFrame:
             "device / precision": f"{record['device']} / {record['precision']}", "steps": record["steps"],
             "wall s (s/step)": f"{record['wall_s']} ({record['s_per_step']})"}
     return pd.DataFrame({"value": [str(v) for v in flat.values()]}, index=pd.Index(list(flat), name="field"))
+
+
+REWARD_SERIES = ["rewards/chosen", "rewards/rejected", "rewards/margins"]
+
+
+def run_figure(logs: pd.DataFrame, run: str) -> Figure:
+    """One run's curves from its `log.csv` (read the same whether it trained now or was cached): the loss, and
+    the implicit rewards of chosen and rejected completions with their margin, per logged step."""
+    one = logs[logs["run"] == run] if "run" in logs.columns else logs.iloc[0:0]
+    one = one.dropna(subset=["loss"]) if "loss" in one.columns else one.iloc[0:0]
+    rewards = [c for c in REWARD_SERIES if c in one.columns and one[c].notna().any()]
+    fig, (ax_loss, ax_rew) = _canvas(1, 2, figsize=(10, 3.4))
+    if one.empty:
+        _empty(ax_loss, f"no training log for {run}")
+        _empty(ax_rew, "")
+        return Figure(f"training_{run}", fig, one)
+    ax_loss.plot(one["step"], one["loss"], marker="o", ms=3)
+    ax_loss.set(title=f"{run}: loss", xlabel="step", ylabel="loss")
+    for c in rewards:
+        ax_rew.plot(one["step"], one[c], marker="o", ms=3, label=c.removeprefix("rewards/"))
+    if rewards:
+        ax_rew.axhline(0, color="grey", lw=0.8)
+        ax_rew.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        ax_rew.set(title=f"{run}: implicit rewards", xlabel="step", ylabel="reward")
+    else:
+        _empty(ax_rew, "no rewards logged")
+    return Figure(f"training_{run}", fig, one[["step", "loss", *rewards]].reset_index(drop=True))
 
 
 def training_figure(logs: pd.DataFrame) -> Figure:

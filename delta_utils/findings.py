@@ -1,7 +1,7 @@
 """The paper's claims tested on a run, and the diagnostics that say whether the run could test them.
 
     f = findings.findings(profile, t.records, t.traces, t.pairs)   # one row per comparison, with a verdict
-    findings.findings_markdown(f)                                  # the table in the README and 06_analyze
+    findings.findings_markdown(f)                                  # figures/<profile>/findings.md and 06_analyze
     findings.takeaway(profile, f, t.gains)                         # the paragraph drawn from those numbers
 
 Claims are data (`CLAIMS`): `comparisons` turns each into the paired comparisons this profile's grid can

@@ -43,7 +43,7 @@ from .evaluate import STAGE, checkpoint_endpoint, checkpoints, set_sampling
 from .generate import requests_for
 from .models import folder_fingerprint, model_path
 from .serve import lora_rank, vllm_lora_rank
-from .stages import completions_cache, read_table, stage_dir, update_readme_block, write_table
+from .stages import completions_cache, read_table, stage_dir, write_table
 from .store import atomic_write_json, atomic_write_text
 from .tasks import load_tasks
 from .tasks.benchmarks import load_benchmark
@@ -127,7 +127,7 @@ def vllm_model_args(base: Path, folder: Path, *, tensor_parallel_size: int = 1, 
 
 
 def vllm_importable() -> bool:
-    """vLLM in this Python? On a GPU machine set up as the README says it lives in its own venv (its torch and
+    """vLLM in this Python? On a GPU machine set up as docs/scaling.md says it lives in its own venv (its torch and
     transformers pins differ from the project's), where delta-lab reaches it as `vllm serve`, not as a library."""
     import importlib.util
 
@@ -136,7 +136,7 @@ def vllm_importable() -> bool:
 
 @functools.cache
 def _note_hf_instead_of_vllm() -> None:
-    print("lm-eval: vLLM is not importable in this Python (it lives in its own venv: README, GPU setup), so "
+    print("lm-eval: vLLM is not importable in this Python (it lives in its own venv: docs/scaling.md), so "
           "lm-eval's hf backend runs the checkpoints; install vLLM here to use lm-eval's vllm backend", flush=True)
 
 
@@ -618,8 +618,9 @@ def _collect(profile: Profile, fresh: set[str], table: pd.DataFrame, comp: pd.Da
     if items:
         write_table(pd.concat(items, ignore_index=True), out / "comparison_items.jsonl")
     comp_all = read_table(out / "comparison.jsonl")
-    if len(comp_all):
-        update_readme_block(f"lm-eval:{profile.name}", comparison_markdown(comp_all))
+    if len(comp_all):  # the side-by-side as Markdown, beside its table (docs/lm-eval.md links it)
+        atomic_write_text(out / "comparison.md", f"lm-eval vs delta-lab on the same items, profile {profile.name} "
+                          "(from `comparison.jsonl`):\n\n" + comparison_markdown(comp_all))
 
 
 def comparison_markdown(comp: pd.DataFrame) -> str:

@@ -31,7 +31,7 @@ from .config import REPO_ROOT, ProfileError, field_reference_markdown, load_prof
 from .decontam import ContaminationError
 from .paths import figures_root, runs_root
 from .plan import plan
-from .stages import STAGES, read_manifest, update_readme_block
+from .stages import STAGES, read_manifest
 from .store import atomic_write_json, atomic_write_text, content_hash
 
 # profile sections each stage reads (earlier stages' outputs are always part of the key)
@@ -152,7 +152,6 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
         except RuntimeError as e:
             raise SystemExit(f"[{label}] {e}") from None
     import jupytext
-    import papermill as pm
 
     nb = jupytext.read(notebook_source(stage))
     nb.metadata["kernelspec"] = KERNELSPEC
@@ -163,9 +162,7 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
           f"-> {executed}", flush=True)
     t0 = time.monotonic()
     try:
-        pm.execute_notebook(str(src), str(executed), parameters=params,
-                            cwd=str(REPO_ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
-                            log_output=True, stdout_file=sys.stdout, stderr_file=sys.stderr)
+        execute_notebook(src, executed, params, cwd=REPO_ROOT / "notebooks")
     except Exception:
         wall = time.monotonic() - t0
         atomic_write_json(status_file, {"key": key, "status": "failed", "wall_s": round(wall, 1), "inputs": inputs})
@@ -184,6 +181,38 @@ def run_stage(profile_name: str, stage: str, force: bool = False, run: str | Non
     _log(profile, label, "ran", wall, rec["peak_rss_mb"], key, cold)
     print(f"[{label}] done in {wall:.0f} s, peak RSS of its processes {rec['peak_rss_mb']:.0f} MB", flush=True)
     return rec
+
+
+def execute_notebook(src: Path, executed: Path, params: dict, cwd: Path) -> None:
+    """Run a notebook headlessly (papermill), its outputs echoed to this terminal once and saved tidy.
+
+    The kernel gets `quiet.HEADLESS_ENV`: progress bars redraw rarely and the libraries' bars are off (why, and
+    the live-kernel counterpart: delta_utils/quiet.py). Outputs reach the terminal through `stdout_file` /
+    `stderr_file` only: `log_output=True` would also log each stderr chunk, printing it twice. The saved copy's
+    stream outputs are then merged as a terminal shows them (`quiet.tidy_streams`): a bar leaves its last line.
+    """
+    import nbformat
+    import papermill as pm
+
+    from . import quiet
+
+    saved = {k: os.environ.get(k) for k in quiet.HEADLESS_ENV}
+    os.environ.update(quiet.HEADLESS_ENV)  # inherited by the kernel papermill starts
+    try:
+        # the kernel's own log at ERROR: it warned on every start that its local TCP sockets are not encrypted
+        pm.execute_notebook(str(src), str(executed), parameters=params, cwd=str(cwd), kernel_name="python3",
+                            progress_bar=False, log_output=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if executed.is_file():  # a failed run's copy too: it is the one read to see what went wrong
+            nb = nbformat.read(executed, as_version=4)
+            quiet.tidy_streams(nb)
+            atomic_write_text(executed, nbformat.writes(nb))
 
 
 def portable(text: str) -> str:
@@ -248,10 +277,10 @@ def report(profile_name: str) -> str:
 
 
 def timings_markdown(profile_name: str) -> str:
-    """Wall time and peak memory of every stage and training run, as measured by the runner; the README's
-    timing block is this table, never typed by hand. From the latest cold session (a `make all` that began
-    with empty run caches and ran every stage) when there is one, since that is what the pipeline costs;
-    otherwise the last real (not skipped) execution of each, labelled as such."""
+    """Wall time and peak memory of every stage and training run, as measured by the runner; the table of
+    `figures/<profile>/timings.md` (`write_timings`), never typed by hand. From the latest cold session (a
+    `make all` that began with empty run caches and ran every stage) when there is one, since that is what
+    the pipeline costs; otherwise the last real (not skipped) execution of each, labelled as such."""
     profile = load_profile(profile_name)
     rows = _timing_rows(profile)
     ran_in_cold: dict[str, set] = {}  # cold session -> the stages it ran, in the order sessions appear
@@ -283,6 +312,46 @@ def timings_markdown(profile_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_timings(profile_name: str) -> Path | None:
+    """`figures/<profile>/timings.md` (under $DELTA_LAB_FIGURES when set): the timing table with what it
+    measures. None, and nothing written, when no stage of the profile has run here (a fresh clone keeps the
+    committed table)."""
+    profile = load_profile(profile_name)
+    if not any(r["status"] == "ran" for r in _timing_rows(profile)):
+        return None
+    head = (f"# Timings of the `{profile.name}` profile\n\n"
+            "Wall time and peak memory (RSS) of each stage and training run, as the runner measured them; "
+            f"`make report` (the last step of `make all`) writes this file from `runs/{profile.name}/timings.jsonl`. "
+            "Setup and the llama.cpp server build are not included. The table is the latest cold `make all` "
+            "(one that began with empty run caches) when one is recorded; otherwise the last execution of each "
+            "stage, and a stage whose work was all cached then shows seconds, not what it costs cold. Its first "
+            "line says which.\n\n")
+    path = figures_root() / profile.name / "timings.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, head + timings_markdown(profile_name))
+    return path
+
+
+PROFILE_REFERENCE = REPO_ROOT / "docs" / "profiles.md"
+_FIELDS_START, _FIELDS_END = "<!-- profile-fields -->\n", "<!-- /profile-fields -->"
+
+
+def profile_reference_block(path: Path = PROFILE_REFERENCE) -> str:
+    """The generated field reference as it stands in docs/profiles.md (between its markers)."""
+    return path.read_text().split(_FIELDS_START, 1)[1].split(_FIELDS_END, 1)[0]
+
+
+def write_profile_reference(path: Path = PROFILE_REFERENCE) -> bool:
+    """Rewrite the field reference in docs/profiles.md from the descriptions in config.py (`make docs`);
+    True when it changed. The prose around the markers is left as it is."""
+    text = path.read_text()
+    head, rest = text.split(_FIELDS_START, 1)
+    new = head + _FIELDS_START + field_reference_markdown() + _FIELDS_END + rest.split(_FIELDS_END, 1)[1]
+    if new != text:
+        atomic_write_text(path, new)
+    return new != text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m delta_utils.pipeline")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -293,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--run", help="04_train only: one run of the training grid")
     ls = sub.add_parser("runs", help="list the training grid's run names (one per line)")
     ls.add_argument("--profile", default="tiny")
-    rep = sub.add_parser("report", help="per-stage timing table")
+    rep = sub.add_parser("report", help="per-stage timing table (and figures/<profile>/timings.md)")
     rep.add_argument("--profile", default="tiny")
     chk = sub.add_parser("check", help="validate a profile and print its plan: grid, model calls, batches, "
                                        "decontamination, GPUs")
@@ -301,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--load-data", action="store_true", help="load hub datasets to count items and check "
                      "decontamination (default: published sizes, no download)")
     fields = sub.add_parser("fields", help="every profile field with its default and description (Markdown); "
-                                           "--readme rewrites the README's profile reference with it")
-    fields.add_argument("--readme", action="store_true")
+                                           "--write rewrites the reference in docs/profiles.md with it")
+    fields.add_argument("--write", action="store_true")
     a = ap.parse_args(argv)
     try:
         if a.cmd == "run":
@@ -311,12 +380,14 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(r.name for r in load_profile(a.profile).train.runs))
         elif a.cmd == "fields":
             md = field_reference_markdown()
-            if a.readme:
-                update_readme_block("profile-fields", md)
+            if a.write:
+                write_profile_reference()
             print(md)
         elif a.cmd == "report":
             print(report(a.profile))
-            update_readme_block(f"timings:{load_profile(a.profile).name}", timings_markdown(a.profile))
+            written = write_timings(a.profile)
+            if written:
+                print(f"timing table: {written}")
         else:
             p = load_profile(a.profile)
             print(f"profile {p.name!r} is valid")

@@ -189,7 +189,7 @@ def vllm_command(model: str, *, port: int | None = None, revision: str | None = 
 
 def vllm_executable() -> str:
     """The `vllm` command to run: DELTA_LAB_VLLM (vLLM lives in its own venv, with the torch and transformers it
-    pins: README, GPU setup), else a `vllm` on PATH."""
+    pins: docs/scaling.md), else a `vllm` on PATH."""
     env = os.environ.get("DELTA_LAB_VLLM")
     if env:
         if not (Path(env).is_file() and os.access(env, os.X_OK)):
@@ -198,7 +198,7 @@ def vllm_executable() -> str:
     found = shutil.which("vllm")
     if not found:
         raise ServerError("no `vllm` command: install vLLM in its own venv (pip install -r requirements-vllm.txt) and "
-                          "set DELTA_LAB_VLLM to its bin/vllm (README, GPU setup)")
+                          "set DELTA_LAB_VLLM to its bin/vllm (docs/scaling.md)")
     return found
 
 

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from .config import REPO_ROOT, Profile
+from .config import Profile
 from .store import RecordCache, atomic_write_json, atomic_write_text, hash_files
 
 STAGES = ["01_generate", "02_judge", "03_pair", "04_train", "05_evaluate", "06_analyze"]
@@ -49,23 +48,3 @@ def write_manifest(profile: Profile, stage: str, outputs: list[Path], **info) ->
 def read_manifest(profile: Profile, stage: str) -> dict | None:
     p = profile.run_dir() / stage / "manifest.json"
     return json.loads(p.read_text()) if p.is_file() else None
-
-
-def update_readme_block(tag: str, md: str, readme: Path | None = None) -> bool:
-    """Replace the block between `<!-- tag -->` and `<!-- /tag -->` in the README with `md`: result prose and
-    tables there are written from a run, never by hand.
-
-    Only for the repository's own figures folder (not when DELTA_LAB_FIGURES points elsewhere, as in tests).
-    """
-    readme = readme or REPO_ROOT / "README.md"
-    if os.environ.get("DELTA_LAB_FIGURES") or not readme.is_file():
-        return False
-    text = readme.read_text()
-    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
-    if start not in text or end not in text:
-        return False
-    head, rest = text.split(start, 1)
-    new = head + start + "\n" + md + end + rest.split(end, 1)[1]
-    if new != text:
-        atomic_write_text(readme, new)
-    return True

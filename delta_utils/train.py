@@ -268,7 +268,8 @@ def trainer_args(profile: Profile, plan: RunPlan, device: str, precision: str) -
                 save_total_limit=1, seed=hp.seed, data_seed=hp.seed,
                 report_to=[] if hp.report_to == "none" else [hp.report_to],
                 run_name=tracker_run_name(plan.spec.name, plan.hash), project=f"delta-lab-{profile.name}",
-                gradient_checkpointing=hp.gradient_checkpointing,
+                # transformers 5's name (`gradient_checkpointing` is its deprecated alias, and warns); TRL reads either
+                activation_checkpointing=hp.gradient_checkpointing,
                 precompute_ref_log_probs=hp.precompute_ref_log_probs,
                 use_cpu=device == "cpu", bf16=precision == "bf16", dataloader_num_workers=0,
                 lr_scheduler_type="constant", warmup_steps=0,

@@ -13,9 +13,9 @@
 # generator × prompt × sample). Every completion is cached as soon as it arrives
 # (`runs/<profile>/cache/completions.sqlite`): a killed run resumes, a warm rerun calls no model.
 #
-# **Engine.** On the embedded default each GGUF model is served by llama.cpp's server
-# (`xllamacpp`) on 127.0.0.1 and called over the OpenAI protocol; at paper scale the same calls go
-# to `vllm serve` or a remote endpoint.
+# **Engine.** On the embedded default each GGUF model is served by llama.cpp's server (the build of
+# `make llama-server` for this CPU, else the `xllamacpp` wheel's) on 127.0.0.1 and called over the
+# OpenAI protocol; at paper scale the same calls go to `vllm serve` or a remote endpoint.
 #
 # **Decontamination.** Before any model is called, the training prompts are checked against every
 # eval set (exact match after normalising, and shared 13-grams with benchmark text); the first line
@@ -28,6 +28,10 @@
 profile = "tiny"
 
 # %%
+from delta_utils import quiet
+
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+
 from IPython.display import Markdown, display
 
 from delta_utils import examples, generate

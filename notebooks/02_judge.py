@@ -29,6 +29,10 @@
 profile = "tiny"
 
 # %%
+from delta_utils import quiet
+
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+
 from IPython.display import Markdown, display
 
 from delta_utils import examples, judge
@@ -52,7 +56,8 @@ problems = read_table(prof.run_dir() / "01_generate/problems.jsonl")
 verifier = read_table(prof.run_dir() / "02_judge/verifier.jsonl")
 one = examples.judge_example(judgments, traces, problems, verifier)
 display(Markdown(examples.judge_markdown(one)))
-one["scores"].round(2)
+display(one["scores"].round(2))
+display(Markdown(examples.judge_disagreement(one)))
 
 # %%
 examples.scores_figure(prof, traces, scores)
@@ -64,11 +69,14 @@ examples.scores_figure(prof, traces, scores)
 # %% [markdown]
 # **Self-consistency.** With k > 1 judge samples per trace: the mean within-trace standard
 # deviation per dimension, and the share of traces on which all k samples agree. A noisy judge
-# needs more samples (the paper uses 5).
+# needs more samples (the paper uses 5). With one sample there is no spread to measure.
 
 # %%
-print(f"k = {prof.judge.samples} judge samples per trace")
-judge.self_consistency(judgments)
+if prof.judge.samples > 1:
+    print(f"k = {prof.judge.samples} judge samples per trace")
+    display(judge.self_consistency(judgments))
+else:
+    print("k = 1 judge sample per trace (judge.samples): no within-trace spread to measure, table skipped")
 
 # %% [markdown]
 # **Judge vs verifier.** On procedural problems the true intermediate results are known, so a

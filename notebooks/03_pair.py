@@ -20,6 +20,10 @@
 profile = "tiny"
 
 # %%
+from delta_utils import quiet
+
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+
 import pandas as pd
 from IPython.display import Markdown, display
 

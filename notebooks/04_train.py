@@ -21,6 +21,10 @@ profile = "tiny"
 runs = []
 
 # %%
+from delta_utils import quiet
+
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+
 import json
 
 from delta_utils import examples, train
@@ -32,8 +36,14 @@ done.reindex(columns=["name", "pairs", "steps", "wall_s", "s_per_step", "device"
                       "ref_logps_reused"])
 
 # %% [markdown]
-# **One run, up close.** The record of the first run trained here: what it trained on, the
-# hyper-parameters TRL was given, and how long it took.
+# **Table: the grid.** One row per run: its pairs, optimizer steps, wall time and device, and how many
+# reference log-probs it computed or reused. A run whose inputs have not changed is not trained again
+# (it says `up to date, skipped` above); its row, and everything below, is read from the `run.json` and
+# `log.csv` it wrote when it trained, so this notebook reads the same whether the runs trained now or
+# earlier.
+#
+# **One run, up close.** The record of the first run: what it trained on, the hyper-parameters TRL
+# was given, and how long it took; then its curves.
 
 # %%
 first = (runs or [r.name for r in prof.train.runs])[0]
@@ -41,10 +51,18 @@ examples.training_config(json.loads((train.run_dir(prof, first) / "run.json").re
 
 # %%
 logs = train.training_logs(prof)
+examples.run_figure(logs, first)
+
+# %% [markdown]
+# **Figure: one run.** Its loss per logged step, and the implicit rewards (the policy's log-probability
+# ratio to the reference, times beta) of the chosen and rejected completions with their margin. DPO's
+# loss falls as the margin grows; a flat margin means the run learnt little from its pairs.
+
+# %%
 examples.training_figure(logs)
 
 # %% [markdown]
-# **Figure.** Training loss and reward margin (chosen minus rejected implicit reward) per run. A
+# **Figure: the grid.** Training loss and reward margin (chosen minus rejected implicit reward) per run. A
 # rising margin means the policy is separating chosen from rejected traces; KTO logs no margin.
 
 # %%

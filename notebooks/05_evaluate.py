@@ -24,6 +24,10 @@
 profile = "tiny"
 
 # %%
+from delta_utils import quiet
+
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+
 from IPython.display import Markdown, display
 
 from delta_utils import evaluate, examples

@@ -13,8 +13,7 @@
 # **Reads:** the outputs of stages 01–05 (`runs/<profile>/…`). **Writes:**
 # `figures/<profile>/<figure>.{png,pdf,csv}` (the CSV holds the numbers behind each figure),
 # `figures/<profile>/findings.{csv,md}`, `gains.csv` (every run minus the base policy, per domain),
-# `diagnostics.csv`, `results.md`, and, for the repository's own figures folder, the findings and
-# results blocks of the README.
+# `diagnostics.csv` and `results.md` (the README links them).
 #
 # **Statistics** (`delta_utils/stats.py`). Accuracy changes are paired over evaluation items (the
 # same items for the run and the base policy). Differences get Tango's score interval and test
@@ -31,6 +30,10 @@
 profile = "tiny"
 
 # %%
+from delta_utils import quiet
+
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+
 from IPython.display import Markdown, display
 
 from delta_utils import analyze, figures, findings, tables
@@ -170,8 +173,7 @@ display(Markdown(findings.diagnostics_markdown(findings.diagnostics(prof, t.trac
 
 # %% [markdown]
 # **Writing it down.** The findings, gains and diagnostics tables go beside the figures
-# (`findings.{csv,md}`, `gains.csv`, `diagnostics.csv`, `results.md`), and into the README's blocks
-# for this profile when the figures folder is the repository's own.
+# (`findings.{csv,md}`, `gains.csv`, `diagnostics.csv`, `results.md`).
 
 # %%
 written = analyze.write_findings(prof, t)

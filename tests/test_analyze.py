@@ -1,12 +1,12 @@
 """Analysis logic on hand-built records with known answers: run classification, paired gains over the base
-policy, the findings table and the README block it refreshes. (The figures themselves are drawn from real
+policy and the findings table. (The figures themselves are drawn from real
 smoke-profile outputs in test_notebooks.)"""
 import numpy as np
 import pandas as pd
 import pytest
 
 from delta_utils import analyze, findings, stats, tables
-from delta_utils.config import load_profile
+from delta_utils.config import REPO_ROOT, load_profile
 
 
 @pytest.fixture
@@ -123,16 +123,6 @@ def test_superiority_verdicts_follow_the_exact_test(smoke, top, verdict):
     assert ("topk_vs_random", "kto") not in f.index
 
 
-def test_update_readme_replaces_only_the_marked_block(smoke, tmp_path, monkeypatch):
-    monkeypatch.delenv("DELTA_LAB_FIGURES", raising=False)
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- findings:smoke -->\nold\n<!-- /findings:smoke -->\noutro\n")
-    assert analyze.update_readme(smoke, "| new |\n", readme)
-    assert readme.read_text() == "intro\n<!-- findings:smoke -->\n| new |\n<!-- /findings:smoke -->\noutro\n"
-    monkeypatch.setenv("DELTA_LAB_FIGURES", str(tmp_path))
-    assert not analyze.update_readme(smoke, "| other |\n", readme)  # tests and custom folders leave it alone
-
-
 @pytest.mark.parametrize("acc_15b, expect", [(3, "compared"), (2, "equal")])
 def test_generator_claims_follow_the_measured_gaps(acc_15b, expect):
     """The tiny grid: two chosen generators. The wider gap is the measured one; equal gaps compare nothing."""
@@ -213,7 +203,7 @@ def test_generator_gap_uses_every_sample(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["smoke", "tiny"])  # tiny: three random draws, two dimensions, correctness runs
-def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path):
+def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path, monkeypatch):
     """Each figure function takes only the profile and the run's tables, returns the numbers it drew, shows
     itself as a PNG (what a notebook cell displays) and saves PNG + PDF + CSV."""
     from delta_utils import figures
@@ -247,3 +237,12 @@ def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path):
         assert fig._repr_png_().startswith(b"\x89PNG")
         png = fig.save(tmp_path)
         assert png.is_file() and (tmp_path / f"{fname}.pdf").is_file() and (tmp_path / f"{fname}.csv").is_file()
+    if name != "smoke":  # (the hand-made pairs cover smoke's generator-level comparisons only)
+        return
+    # the findings and results go beside the figures (the README links them; nothing rewrites it)
+    monkeypatch.setenv("DELTA_LAB_FIGURES", str(tmp_path / "figures"))
+    readme = (REPO_ROOT / "README.md").read_bytes()
+    out = analyze.write_findings(smoke, t)
+    assert out == {k: tmp_path / "figures" / name / f"{k}.md" for k in ("findings", "results")}
+    assert out["findings"].read_text().startswith("| claim (paper) |")
+    assert (REPO_ROOT / "README.md").read_bytes() == readme

@@ -145,8 +145,9 @@ def test_lm_eval_on_the_base_policy_side_by_side(runs_dir, one_thread):
     assert c["lm_eval_flexible_accuracy"] == r["exact_match,flexible-extract"]
     from delta_utils.lmeval import comparison_markdown
 
-    md = comparison_markdown(comp)  # the README's lm-eval block, written from this table
+    md = comparison_markdown(comp)  # comparison.md beside the table (docs/lm-eval.md); the README is not touched
     assert md.count("\n") == 3 and f"| base | {c['task']} | 5 | {c['delta_lab_accuracy']:.1%} |" in md
+    assert (out / "comparison.md").read_text().endswith(md)
     items = read_table(out / "comparison_items.jsonl")
     assert items["doc_id"].tolist() == [0, 1, 2, 3, 4]
     assert items["item_id"].tolist() == [f"gsm8k-{i}" for i in range(5)]
