@@ -42,8 +42,8 @@ class Figure:
         """`<name>.png` (150 dpi), `.pdf` and `.csv` in `directory`; returns the PNG's path."""
         directory.mkdir(parents=True, exist_ok=True)
         self.fig.tight_layout()
-        self.fig.savefig(directory / f"{self.name}.png", dpi=150)
-        self.fig.savefig(directory / f"{self.name}.pdf")
+        self.fig.savefig(directory / f"{self.name}.png", dpi=150, bbox_inches="tight")  # legends outside the axes
+        self.fig.savefig(directory / f"{self.name}.pdf", bbox_inches="tight")
         self.data.to_csv(directory / f"{self.name}.csv", index=False)
         return directory / f"{self.name}.png"
 
@@ -53,7 +53,7 @@ class Figure:
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()
         self.fig.tight_layout()
-        self.fig.savefig(buf, format="png", dpi=100)
+        self.fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
         return buf.getvalue()
 
 
@@ -89,9 +89,27 @@ def generator_ladder(profile: Profile, t: RunTables) -> Figure:
     return Figure("generator_ladder", fig, data)
 
 
-def _errorbars(ax, d: pd.DataFrame, x: str, label: str, **kw) -> None:
-    ax.errorbar(d[x], d["diff"], yerr=[d["diff"] - d["ci_low"], d["ci_high"] - d["diff"]], capsize=3,
+def _errorbars(ax, d: pd.DataFrame, x: str, label: str, offset: float = 0.0, **kw) -> None:
+    """Points with 95 % CIs; `offset` shifts the series sideways so that series at the same x stay visible."""
+    ax.errorbar(d[x] + offset, d["diff"], yerr=[d["diff"] - d["ci_low"], d["ci_high"] - d["diff"]], capsize=3,
                 marker="o", label=label, **kw)
+
+
+def _offsets(n: int, span: float) -> list[float]:
+    """Sideways shifts for n series sharing x positions, spread over `span` (in x units), centred on 0."""
+    return [0.0] if n <= 1 else list(np.linspace(-span / 2, span / 2, n))
+
+
+def _pad_single_x(ax, xs: pd.Series, pad: float = 0.1) -> None:
+    """With one x position only, show `pad` either side of it (the sideways shifts would otherwise fill the axis)."""
+    xs = xs.dropna()
+    if xs.nunique() == 1:
+        ax.set_xlim(float(xs.iloc[0]) - pad, float(xs.iloc[0]) + pad)
+
+
+def _legend_outside(ax, **kw) -> None:
+    """The legend right of the axes, off the data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False, **kw)
 
 
 def generator_gains(profile: Profile, t: RunTables) -> Figure:
@@ -99,19 +117,23 @@ def generator_gains(profile: Profile, t: RunTables) -> Figure:
     g = t.gains
     data = g[g["kind"] == "generator"].sort_values("gap")
     domains = [d for d in ["in", "out"] if d in set(g["domain"])] or ["all"]
-    fig, axes = _canvas(1, len(domains), figsize=(4.6 * len(domains), 3.8), squeeze=False, sharey=True)
+    fig, axes = _canvas(1, len(domains), figsize=(5 * len(domains), 3.9), squeeze=False, sharey=True)
     for ax, dom in zip(axes[0], domains):
         d = data[data["domain"] == dom]
         if d.empty:
             _empty(ax, f"no generator-level runs in the {profile.name} grid")
             continue
-        for method, dm in d.groupby("method"):
-            _errorbars(ax, dm, "gap", method.upper())
+        groups = list(d.groupby("method"))
+        span = 0.05 * max(float(np.ptp(data["gap"])), 0.2)  # DPO and KTO of one generator share its gap
+        for (method, dm), off in zip(groups, _offsets(len(groups), span)):
+            _errorbars(ax, dm, "gap", method.upper(), offset=off)
         ax.axhline(0, color="grey", lw=0.8)
+        _pad_single_x(ax, d["gap"])
         ax.set(title={"in": "in domain", "out": "out of domain"}.get(dom, "all items"),
-               xlabel="generator gap (chosen - rejected accuracy, train prompts)",
-               ylabel="accuracy change over base (95 % CI)")
-        ax.legend()
+               xlabel="generator gap (chosen - rejected\naccuracy on the training prompts)",
+               ylabel="accuracy change over base (95 % CI)" if ax is axes[0][0] else "")
+    if not data.empty:
+        _legend_outside(axes[0][-1])
     fig.suptitle("Generator-level delta: does a wider capability gap teach more?")
     return Figure("generator_gains", fig, data)
 
@@ -142,14 +164,18 @@ def delta_vs_gap(profile: Profile, t: RunTables) -> Figure:
                      "mean_delta": float(vals.mean()) if len(vals) else np.nan, "ci_low": lo, "ci_high": hi,
                      "pairs": len(vals)})
     data = pd.DataFrame(rows).sort_values(["dimension", "gap"])
-    fig, ax = _canvas(figsize=(6.5, 4))
-    for dim, d in data.groupby("dimension", sort=False):
-        ax.errorbar(d["gap"], d["mean_delta"], yerr=[d["mean_delta"] - d["ci_low"], d["ci_high"] - d["mean_delta"]],
+    fig, ax = _canvas(figsize=(7.5, 4))
+    groups = list(data.groupby("dimension", sort=False))
+    span = 0.2 * max(float(np.ptp(data["gap"].dropna())) if data["gap"].notna().any() else 0.0, 0.2)
+    for (dim, d), off in zip(groups, _offsets(len(groups), span)):  # the dimensions share each generator's gap
+        ax.errorbar(d["gap"] + off, d["mean_delta"], yerr=[d["mean_delta"] - d["ci_low"],
+                                                           d["ci_high"] - d["mean_delta"]],
                     marker="o", capsize=3, label=dim, lw=2.2 if dim == "aggregate" else 1.2)
     ax.axhline(0, color="grey", lw=0.8)
+    _pad_single_x(ax, data["gap"])
     ax.set(xlabel="generator gap (chosen - rejected accuracy, train prompts)", ylabel="mean judged delta (95 % CI)",
            title="Sample-level delta grows with the generator gap?")
-    ax.legend(fontsize=8)
+    _legend_outside(ax, fontsize=8)
     return Figure("delta_vs_gap", fig, data)
 
 
@@ -159,23 +185,26 @@ def data_efficiency(profile: Profile, t: RunTables) -> Figure:
     d = g[(g["domain"] == "all") & (g["kind"].isin(["topk", "random"]) | g["is_full"])].copy()
     d = d[d["method"].isin(g[g["kind"].isin(["topk", "random"])]["method"])]  # methods with a selection
     d["fraction"] = d["fraction"].where(~d["is_full"], 1.0)
-    d["selection"] = np.where(d["kind"] == "topk", "top-k " + d["dimension"].astype(str),
-                              np.where(d["kind"] == "random", "random", "full"))
-    fig, ax = _canvas(figsize=(6.5, 4))
+    # each random draw its own series ("random", "random draw 1", ...), side by side with the top-k ones
+    d["selection"] = ["top-k " + str(r.dimension) if r.kind == "topk" else "full" if r.kind != "random"
+                      else "random" if not r.draw else f"random draw {int(r.draw)}" for r in d.itertuples()]
+    fig, ax = _canvas(figsize=(7.5, 4))
     if d.empty or not (d["kind"].isin(["topk", "random"])).any():
         _empty(ax, f"no top-k or random subset runs in the {profile.name} grid")
     else:
         full = d[d["selection"] == "full"]
-        for (sel, method), s in d[d["selection"] != "full"].groupby(["selection", "method"]):
-            s = pd.concat([s, full[full["method"] == method]]).sort_values("fraction")
-            _errorbars(ax, s, "fraction", f"{sel} ({method.upper()})", ls="--" if sel == "random" else "-")
+        groups = list(d[d["selection"] != "full"].groupby(["selection", "method"]))
+        for ((sel, method), s), off in zip(groups, _offsets(len(groups), 0.04)):  # side by side at each fraction
+            s = s.sort_values("fraction")  # the full run is drawn once, in black, at 1.0
+            _errorbars(ax, s, "fraction", f"{sel} ({method.upper()})", offset=off,
+                       ls="--" if sel.startswith("random") else "-")
         for (method, f), marker in zip(full.groupby("method"), "sDv^"):
             ax.errorbar(f["fraction"], f["diff"], yerr=[f["diff"] - f["ci_low"], f["ci_high"] - f["diff"]],
                         marker=marker, color="black", capsize=3, ls="none", label=f"full ({method.upper()})")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set(xlabel="fraction of the widest-gap pool kept", ylabel="accuracy change over base, all items (95 % CI)",
                title="Data efficiency: top-k by judged delta vs random vs full")
-        ax.legend(fontsize=8)
+        _legend_outside(ax, fontsize=8)
     return Figure("data_efficiency", fig, d)
 
 
@@ -211,7 +240,7 @@ def dimension_selection(profile: Profile, t: RunTables) -> Figure:
         ax.axhline(0, color="grey", lw=0.8)
         ax.set(ylabel="accuracy change over base (95 % CI)",
                title=f"Which dimension selects best? top {frac:.0%} by each vs random vs full")
-        ax.legend()
+        _legend_outside(ax)
     return Figure("dimension_selection", fig, d)
 
 
@@ -271,10 +300,15 @@ def training_curves(profile: Profile, t: RunTables) -> Figure:
     fig, axes = _canvas(1, max(1, len(metrics)), figsize=(4 * max(1, len(metrics)), 3.4), squeeze=False)
     if not metrics:
         _empty(axes[0][0], "no training logs")
+    runs = list(dict.fromkeys(logs["run"])) if "run" in logs else []
+    palette = dict(zip(runs, sns.color_palette("husl", len(runs))))  # a colour of its own for every run
     for ax, m in zip(axes[0], metrics):
         d = logs.dropna(subset=[m])
-        sns.lineplot(data=d, x="step", y=m, hue="run", ax=ax, legend=ax is axes[0][-1])
+        sns.lineplot(data=d, x="step", y=m, hue="run", hue_order=runs, palette=palette, style="method", ax=ax,
+                     legend=ax is axes[0][-1])  # line style: DPO solid, KTO dashed
         ax.set(title=m)
+    if metrics and runs:
+        _legend_outside(axes[0][-1], fontsize=8)
     cols = ["run", "method", "preference_set", "step"] + metrics
     return Figure("training_curves", fig, logs.reindex(columns=cols))
 

@@ -246,3 +246,43 @@ def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path, monkeypatc
     assert out == {k: tmp_path / "figures" / name / f"{k}.md" for k in ("findings", "results")}
     assert out["findings"].read_text().startswith("| claim (paper) |")
     assert (REPO_ROOT / "README.md").read_bytes() == readme
+
+
+def test_no_series_hides_under_another_and_every_run_has_its_colour():
+    """Series that share x positions (top-k by each dimension and the random draws at one fraction) are drawn side
+    by side, and each training run gets a colour of its own, however many runs the grid has."""
+    from matplotlib.colors import to_hex
+
+    from delta_utils import figures
+
+    tiny = load_profile("tiny")
+    runs = [r.name for r in tiny.train.runs]  # 12 runs: more than one qualitative palette holds
+    logs = pd.DataFrame([{"run": r.name, "method": r.method, "preference_set": r.preference_set, "step": s,
+                          "loss": 0.7 - 0.01 * s - 0.001 * i,
+                          "rewards/margins": 0.1 * s + 0.01 * i if r.method == "dpo" else np.nan}  # KTO logs none
+                         for i, r in enumerate(tiny.train.runs) for s in (1, 2)])
+    fig = figures.training_curves(tiny, type("T", (), {"logs": logs})())  # it reads t.logs alone
+
+    def colour_of(ax) -> dict:  # each run's line, by its y values at step 1
+        return {round(float(line.get_ydata()[0]), 4): to_hex(line.get_color()) for line in ax.get_lines()
+                if len(line.get_xdata()) == 2}
+
+    loss, margins = colour_of(fig.fig.axes[0]), colour_of(fig.fig.axes[1])
+    assert len(set(loss.values())) == len(runs) == 12  # a colour of its own for every run
+    for i, r in enumerate(tiny.train.runs):  # and the same colour for a run in every panel
+        if r.method == "dpo":
+            assert margins[round(0.1 + 0.01 * i, 4)] == loss[round(0.69 - 0.001 * i, 4)], r.name
+    gains = pd.DataFrame([{"run": f"r{i}", "method": "dpo", "kind": kind, "dimension": dim, "draw": draw,
+                           "fraction": 0.5, "is_full": False, "domain": "all", "diff": 0.01, "ci_low": -0.05,
+                           "ci_high": 0.07}
+                          for i, (kind, dim, draw) in enumerate([("topk", "step_coherence", None),
+                                                                 ("topk", "aggregate", None), ("random", None, 0),
+                                                                 ("random", None, 1)])]
+                         + [{"run": "full", "method": "dpo", "kind": "generator", "dimension": None, "draw": None,
+                             "fraction": None, "is_full": True, "domain": "all", "diff": 0.0, "ci_low": -0.05,
+                             "ci_high": 0.05}])
+    fig = figures.data_efficiency(tiny, type("T", (), {"gains": gains})())  # it reads t.gains alone
+    xs = [float(line.get_xdata()[0]) for line in fig.fig.axes[0].get_lines() if line.get_marker() == "o"]
+    assert len(xs) == 4 and len(set(xs)) == 4 and all(abs(x - 0.5) < 0.05 for x in xs)
+    legend = fig.fig.axes[0].get_legend()
+    assert legend is not None and legend.get_bbox_to_anchor().x0 > fig.fig.axes[0].get_window_extent().x1 - 1
