@@ -1,6 +1,7 @@
 """The benchmark loaders on rows shaped like the hub datasets (tests/data/hub, one file per benchmark with exactly
 the hub's columns; tests/data/hub/SOURCES.md says where each schema comes from)."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -146,11 +147,13 @@ def test_a_window_is_only_for_benchmarks_with_release_dates():
         load("gsm8k", window=("2024-01-01", "2025-01-01"))
 
 
-def test_make_check_load_data_counts_items_after_the_loaders_filters(monkeypatch):
-    """`make check LOAD_DATA=1` loads each hub set as the stage would and counts what the loader keeps: here
-    OpenR1-Math without its proof and multiple-choice rows, MMLU-Pro without its non-STEM row, TheoremQA without
-    its picture question (the hub is served from the fixtures)."""
+@pytest.mark.parametrize("profile", ["gpu1", "paper"])
+def test_make_check_load_data_counts_items_after_the_loaders_filters(monkeypatch, profile):
+    """`make check LOAD_DATA=1` loads each hub set of the GPU profiles as the stage would (AMC23 included) and
+    counts what the loader keeps: here OpenR1-Math without its proof and multiple-choice rows, MMLU-Pro without
+    its non-STEM row, TheoremQA without its picture question (the hub is served from the fixtures)."""
     import datasets
+    import huggingface_hub
 
     from delta_utils.config import load_profile
     from delta_utils.plan import plan
@@ -160,12 +163,15 @@ def test_make_check_load_data_counts_items_after_the_loaders_filters(monkeypatch
     def fake_load_dataset(path, name=None, split=None, **kw):
         return rows(by_hub[path])
 
+    def fake_download(repo_id, filename, repo_type=None, **kw):  # LiveCodeBench's release files
+        return str(HUB / f"{by_hub[repo_id]}.jsonl")
+
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    prof = load_profile("gpu1")
-    text = plan(prof, load_data=True)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    text = plan(load_profile(profile), load_data=True)
     assert "01_generate  3 training prompts (openr1_math)" in text
-    assert "mmlu_pro               2 items" in text and "theoremqa              4 items" in text
-    assert "published size" not in text
+    assert re.search(r"amc23 +3 items", text) and re.search(r"mmlu_pro +2 items", text)
+    assert re.search(r"theoremqa +4 items", text) and "published size" not in text
 
 
 def test_items_no_checker_can_score_are_left_out_and_counted(tmp_path, capsys):
