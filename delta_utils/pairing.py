@@ -21,7 +21,6 @@ from .tasks import Problem, chat_prompt
 from .traceformat import assistant_message
 
 STAGE = "03_pair"
-DELTA_COLUMNS = [f"delta_{d}" for d in prefsets.SELECTION_DIMENSIONS]
 
 
 class PairingError(ValueError):

@@ -87,10 +87,6 @@ def stage_inputs(profile, stage: str, run: str | None = None) -> dict:
             "upstream": upstream, "run": run}
 
 
-def stage_key(profile, stage: str, run: str | None = None) -> str:
-    return content_hash(stage_inputs(profile, stage, run))
-
-
 def rerun_reason(prev: dict, inputs: dict, key: str, force: bool = False) -> str:
     """Why a stage runs, from its last stage.json: which hashed inputs differ from those it recorded."""
     if force:

@@ -28,7 +28,20 @@ def test_parse_bad(reply, reason):
 
 
 def test_rubric_hash_is_stable():
-    assert len(RUBRIC_HASH) == 16
+    """The same rubric hashes alike in another process (no per-process salt), and any edit of its text moves it."""
+    import subprocess
+    import sys
+
+    from delta_utils import rubric
+    from delta_utils.store import content_hash
+
+    other = subprocess.run([sys.executable, "-c", "from delta_utils.rubric import RUBRIC_HASH; print(RUBRIC_HASH)"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert other == RUBRIC_HASH and len(RUBRIC_HASH) == 16
+    assert RUBRIC_HASH == content_hash(rubric.RUBRIC_VERSION, rubric.SYSTEM_PROMPT, rubric.USER_TEMPLATE,
+                                       rubric.JSON_SCHEMA)
+    edited = content_hash(rubric.RUBRIC_VERSION, rubric.SYSTEM_PROMPT + " ", rubric.USER_TEMPLATE, rubric.JSON_SCHEMA)
+    assert edited != RUBRIC_HASH
 
 
 def test_expected_scores_read_the_score_token_probabilities():

@@ -1,6 +1,7 @@
 """Hostile snippets run in the sandbox: each one is contained, and the caller is unharmed."""
 import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -100,16 +101,32 @@ def test_huge_file():
     assert not r.ok and "wrote" not in r.stdout
 
 
+def _victim():
+    """A process of the caller's (a sleeping child) for hostile code to try to kill; alive means unharmed."""
+    return subprocess.Popen(["sleep", "60"])
+
+
 def test_kill_the_parent():
-    r = run_python("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint('sent')", limits=FAST)
-    assert "sent" not in r.stdout or not ROOT  # without root the parent is our own uid; see below
-    assert os.getpid()  # we are alive
+    victim = _victim()
+    try:
+        r = run_python("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+                       f"os.kill({victim.pid}, signal.SIGKILL)\nprint('sent')", limits=FAST)
+        assert "sent" not in r.stdout or not ROOT  # without root the parent is our own uid; see below
+        time.sleep(0.2)
+        assert victim.poll() is None or not ROOT  # the caller's processes survive
+    finally:
+        victim.kill()
 
 
 @pytest.mark.skipif(not ROOT, reason="signalling other processes is blocked by the uid drop")
 def test_kill_everything():
-    run_python("import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('survived')", limits=FAST)
-    assert os.getpid()  # the test process (root) was not killed
+    victim = _victim()
+    try:
+        run_python("import os, signal\nos.kill(-1, signal.SIGKILL)\nprint('survived')", limits=FAST)
+        time.sleep(0.2)
+        assert victim.poll() is None  # kill(-1) reached none of the caller's (root's) processes
+    finally:
+        victim.kill()
 
 
 @pytest.mark.skipif(not ROOT, reason="finding escaped processes by uid needs the uid drop")
