@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from .rubric import DIMENSION_NAMES
 from .tasks.checking import extract_number
 
 _NUM = r"-?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
@@ -36,7 +37,7 @@ EXPR = re.compile(rf"({_TERM}(?:\s*{_OP}\s*{_TERM})+)\s*{_EQ}\s*\$?\s*({_NUM})")
 GSM8K_CALC = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
 _OPS = [("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("÷", "/"), ("−", "-"), ("x", "*"),
         ("X", "*"), ("$", "")]
-DIMENSIONS = ["factuality", "strategy_coherence", "step_coherence", "numerical_precision", "signal_to_noise"]
+DIMENSIONS = DIMENSION_NAMES  # the rubric's, one list: the verifier scores every judged dimension or says it cannot
 
 
 _FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
@@ -147,6 +148,10 @@ def verify(trace: str, question: str, answer: float, step_results: list[float]) 
         + 0.5 * float(answer_ok),
         "signal_to_noise": len(useful) / len(lines) if lines else 0.0,
     }
+    missing = [d for d in DIMENSIONS if d not in shares]
+    if missing:
+        raise NotImplementedError(f"the verifier has no score for the rubric dimension(s) {missing}: a judge-vs-"
+                                  "verifier check of them would be empty; add a share for each in verify.verify")
     scores = {d: round(1 + 4 * shares[d], 3) for d in DIMENSIONS}
     return {**scores, "n_expressions": len(matches), "n_wrong_expressions": len(matches) - sum(correct),
             "answer_correct": answer_ok}

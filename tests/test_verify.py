@@ -90,3 +90,15 @@ def test_gsm8k_reference_solutions():
             perturbed_caught += w["n_wrong_expressions"] > v["n_wrong_expressions"]
     assert checked / len(rows) >= 0.95 and high / checked >= 0.95
     assert perturbed_caught / with_calc >= 0.97
+
+
+def test_every_rubric_dimension_gets_a_verifier_score_or_an_error(monkeypatch):
+    from delta_utils import rubric
+    from delta_utils import verify as V
+
+    p = make_problems("arithmetic", 1, seed=4, min_steps=2, max_steps=2)[0]
+    got = verify(_trace(p), p.question, p.answer, [s.result for s in p.steps])
+    assert set(rubric.DIMENSION_NAMES) <= set(got)  # the verifier reads the rubric's own list
+    monkeypatch.setattr(V, "DIMENSIONS", [*rubric.DIMENSION_NAMES, "elegance"])  # a dimension added to the rubric
+    with pytest.raises(NotImplementedError, match="elegance"):
+        verify(_trace(p), p.question, p.answer, [s.result for s in p.steps])
