@@ -18,7 +18,7 @@ import pandas as pd
 import seaborn as sns
 
 from .config import Profile
-from .figures import Figure, _canvas, _empty
+from .plotting import Figure, canvas, empty
 from .prefsets import SELECTION_DIMENSIONS
 from .rubric import DIMENSION_NAMES, judge_messages
 
@@ -65,7 +65,7 @@ def generation_markdown(ex: dict) -> str:
 
 def ladder_figure(ladder: pd.DataFrame, traces: pd.DataFrame) -> Figure:
     """Accuracy per generator on the training prompts, and the length of their traces."""
-    fig, axes = _canvas(1, 2, figsize=(10, 3.5))
+    fig, axes = canvas(1, 2, figsize=(10, 3.5))
     sns.barplot(data=ladder.reset_index(), x="model", y="accuracy", ax=axes[0])
     axes[0].set(ylim=(0, 1), title="accuracy on the training prompts")
     sns.boxplot(data=traces, x="model", y="completion_tokens", ax=axes[1])
@@ -163,7 +163,7 @@ def scores_figure(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame) 
     long = traces.merge(scores, on="trace_id").melt(
         id_vars=["model"], value_vars=[f"{d}_mean" for d in DIMENSION_NAMES], var_name="dimension", value_name="score")
     long["dimension"] = long["dimension"].str.removesuffix("_mean")
-    fig, ax = _canvas(figsize=(9, 3.8))
+    fig, ax = canvas(figsize=(9, 3.8))
     sns.barplot(data=long, x="dimension", y="score", hue="model", ax=ax)
     ax.set(ylim=(1, 5), title=f"mean judged score per dimension ({profile.judge.model} as judge)")
     ax.tick_params(axis="x", rotation=15)
@@ -171,9 +171,9 @@ def scores_figure(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame) 
 
 
 def _points(table: pd.DataFrame, x: str, y: str, ref: float, ylabel: str, title: str, name: str) -> Figure:
-    fig, ax = _canvas(figsize=(7, 3))
+    fig, ax = canvas(figsize=(7, 3))
     if table.empty or table[y].isna().all():
-        _empty(ax, "nothing to show")
+        empty(ax, "nothing to show")
     else:
         ax.errorbar(table[x], table[y], yerr=[table[y] - table["ci_low"], table["ci_high"] - table[y]], fmt="o",
                     capsize=4)
@@ -253,7 +253,7 @@ def delta_heatmap(sets: dict[str, pd.DataFrame]) -> Figure:
     gen = pd.concat([v for k, v in sets.items() if k.startswith("gen__") and len(v)], ignore_index=True)
     means = gen.groupby("chosen_model")[[f"delta_{d}" for d in SELECTION_DIMENSIONS]].mean()
     means.columns = [c.removeprefix("delta_") for c in means.columns]
-    fig, ax = _canvas(figsize=(8, 3))
+    fig, ax = canvas(figsize=(8, 3))
     sns.heatmap(means, annot=True, fmt=".2f", center=0, cmap="vlag", ax=ax)
     ax.set(title="mean judged delta (chosen - rejected) per dimension", ylabel="chosen generator")
     return Figure("delta_heatmap", fig, means.reset_index())
@@ -291,10 +291,10 @@ def run_figure(logs: pd.DataFrame, run: str) -> Figure:
     one = logs[logs["run"] == run] if "run" in logs.columns else logs.iloc[0:0]
     one = one.dropna(subset=["loss"]) if "loss" in one.columns else one.iloc[0:0]
     rewards = [c for c in REWARD_SERIES if c in one.columns and one[c].notna().any()]
-    fig, (ax_loss, ax_rew) = _canvas(1, 2, figsize=(10, 3.4))
+    fig, (ax_loss, ax_rew) = canvas(1, 2, figsize=(10, 3.4))
     if one.empty:
-        _empty(ax_loss, f"no training log for {run}")
-        _empty(ax_rew, "")
+        empty(ax_loss, f"no training log for {run}")
+        empty(ax_rew, "")
         return Figure(f"training_{run}", fig, one)
     ax_loss.plot(one["step"], one["loss"], marker="o", ms=3)
     ax_loss.set(title=f"{run}: loss", xlabel="step", ylabel="loss")
@@ -305,16 +305,16 @@ def run_figure(logs: pd.DataFrame, run: str) -> Figure:
         ax_rew.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         ax_rew.set(title=f"{run}: implicit rewards", xlabel="step", ylabel="reward")
     else:
-        _empty(ax_rew, "no rewards logged")
+        empty(ax_rew, "no rewards logged")
     return Figure(f"training_{run}", fig, one[["step", "loss", *rewards]].reset_index(drop=True))
 
 
 def training_figure(logs: pd.DataFrame) -> Figure:
     """Loss and reward margin per logged step, one line per run."""
     metrics = [m for m in ["loss", "rewards/margins"] if m in logs.columns]
-    fig, axes = _canvas(1, max(1, len(metrics)), figsize=(5 * max(1, len(metrics)), 3.4), squeeze=False)
+    fig, axes = canvas(1, max(1, len(metrics)), figsize=(5 * max(1, len(metrics)), 3.4), squeeze=False)
     if not metrics:
-        _empty(axes[0][0], "no training logs")
+        empty(axes[0][0], "no training logs")
     for ax, m in zip(axes[0], metrics):
         sns.lineplot(data=logs.dropna(subset=[m]), x="step", y=m, hue="run", ax=ax)
         ax.set(title=m)

@@ -11,50 +11,21 @@ changes nothing else and a notebook can restyle `fig.fig` before saving.
 """
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.figure import Figure as MplFigure
 
 from .config import Profile
 from .judge import agreement, self_consistency
 from .models import get_spec
 from .paths import figures_root
+from .plotting import Figure, canvas, empty
 from .prefsets import CORRECTNESS_CELLS, SELECTION_DIMENSIONS
 from .rubric import DIMENSION_NAMES
 from .stats import bootstrap_ci, proportion_ci
 from .tables import RunTables
-
-
-@dataclass
-class Figure:
-    """A drawn figure and the numbers behind it."""
-
-    name: str
-    fig: MplFigure
-    data: pd.DataFrame
-
-    def save(self, directory: Path) -> Path:
-        """`<name>.png` (150 dpi), `.pdf` and `.csv` in `directory`; returns the PNG's path."""
-        directory.mkdir(parents=True, exist_ok=True)
-        self.fig.tight_layout()
-        self.fig.savefig(directory / f"{self.name}.png", dpi=150, bbox_inches="tight")  # legends outside the axes
-        self.fig.savefig(directory / f"{self.name}.pdf", bbox_inches="tight")
-        self.data.to_csv(directory / f"{self.name}.csv", index=False)
-        return directory / f"{self.name}.png"
-
-    def __repr__(self) -> str:
-        return f"<Figure {self.name!r}: {len(self.data)} rows of numbers; .fig draws it, .save(folder) writes it>"
-
-    def _repr_png_(self) -> bytes:
-        buf = io.BytesIO()
-        self.fig.tight_layout()
-        self.fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        return buf.getvalue()
 
 
 def figures_dir(profile: Profile) -> Path:
@@ -64,17 +35,6 @@ def figures_dir(profile: Profile) -> Path:
     return d
 
 
-def _canvas(*grid, figsize, **kw):
-    fig = MplFigure(figsize=figsize)
-    return fig, fig.subplots(*grid, **kw)
-
-
-def _empty(ax, msg: str) -> None:
-    ax.text(0.5, 0.5, msg, ha="center", va="center", wrap=True, fontsize=9, color="dimgrey", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def generator_ladder(profile: Profile, t: RunTables) -> Figure:
     """Accuracy of each trace writer on the training prompts (and on the eval sets when generators are evaluated)."""
     traces, summary = t.traces, t.summary
@@ -82,7 +42,7 @@ def generator_ladder(profile: Profile, t: RunTables) -> Figure:
     gens = summary[summary["kind"] == "generator"][["model", "eval_set", "accuracy"]]
     data = pd.concat([train, gens], ignore_index=True)
     order = sorted(data["model"].unique(), key=lambda m: get_spec(m).params_m)
-    fig, ax = _canvas(figsize=(7, 3.8))
+    fig, ax = canvas(figsize=(7, 3.8))
     sns.barplot(data=data, x="model", y="accuracy", hue="eval_set", order=order, ax=ax)
     ax.set(ylim=(0, 1), xlabel="generator (by size)", ylabel="accuracy",
            title="Generator ladder: capability of each trace writer")
@@ -117,11 +77,11 @@ def generator_gains(profile: Profile, t: RunTables) -> Figure:
     g = t.gains
     data = g[g["kind"] == "generator"].sort_values("gap")
     domains = [d for d in ["in", "out"] if d in set(g["domain"])] or ["all"]
-    fig, axes = _canvas(1, len(domains), figsize=(5 * len(domains), 3.9), squeeze=False, sharey=True)
+    fig, axes = canvas(1, len(domains), figsize=(5 * len(domains), 3.9), squeeze=False, sharey=True)
     for ax, dom in zip(axes[0], domains):
         d = data[data["domain"] == dom]
         if d.empty:
-            _empty(ax, f"no generator-level runs in the {profile.name} grid")
+            empty(ax, f"no generator-level runs in the {profile.name} grid")
             continue
         groups = list(d.groupby("method"))
         span = 0.05 * max(float(np.ptp(data["gap"])), 0.2)  # DPO and KTO of one generator share its gap
@@ -143,7 +103,7 @@ def delta_by_dimension(profile: Profile, t: RunTables) -> Figure:
     long = t.pairs.melt(id_vars=["chosen_model", "prompt_id"], value_vars=[f"delta_{d}" for d in DIMENSION_NAMES],
                       var_name="dimension", value_name="delta")
     long["dimension"] = long["dimension"].str.removeprefix("delta_")
-    fig, ax = _canvas(figsize=(8, 4))
+    fig, ax = canvas(figsize=(8, 4))
     sns.boxplot(data=long, x="dimension", y="delta", hue="chosen_model", ax=ax)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(title=f"Sample-level delta (chosen - {profile.generation.rejected}) per judged dimension",
@@ -164,7 +124,7 @@ def delta_vs_gap(profile: Profile, t: RunTables) -> Figure:
                      "mean_delta": float(vals.mean()) if len(vals) else np.nan, "ci_low": lo, "ci_high": hi,
                      "pairs": len(vals)})
     data = pd.DataFrame(rows).sort_values(["dimension", "gap"])
-    fig, ax = _canvas(figsize=(7.5, 4))
+    fig, ax = canvas(figsize=(7.5, 4))
     groups = list(data.groupby("dimension", sort=False))
     span = 0.2 * max(float(np.ptp(data["gap"].dropna())) if data["gap"].notna().any() else 0.0, 0.2)
     for (dim, d), off in zip(groups, _offsets(len(groups), span)):  # the dimensions share each generator's gap
@@ -188,9 +148,9 @@ def data_efficiency(profile: Profile, t: RunTables) -> Figure:
     # each random draw its own series ("random", "random draw 1", ...), side by side with the top-k ones
     d["selection"] = ["top-k " + str(r.dimension) if r.kind == "topk" else "full" if r.kind != "random"
                       else "random" if not r.draw else f"random draw {int(r.draw)}" for r in d.itertuples()]
-    fig, ax = _canvas(figsize=(7.5, 4))
+    fig, ax = canvas(figsize=(7.5, 4))
     if d.empty or not (d["kind"].isin(["topk", "random"])).any():
-        _empty(ax, f"no top-k or random subset runs in the {profile.name} grid")
+        empty(ax, f"no top-k or random subset runs in the {profile.name} grid")
     else:
         full = d[d["selection"] == "full"]
         groups = list(d[d["selection"] != "full"].groupby(["selection", "method"]))
@@ -223,9 +183,9 @@ def dimension_selection(profile: Profile, t: RunTables) -> Figure:
     # each random draw its own bar ("random", "random draw 1", ...): their spread is the noise a selection beats
     d["selection"] = [r.dimension if r.kind == "topk" else "full" if r.kind != "random"
                       else "random" if not r.draw else f"random draw {int(r.draw)}" for r in d.itertuples()]
-    fig, ax = _canvas(figsize=(7.5, 4))
+    fig, ax = canvas(figsize=(7.5, 4))
     if frac is None:
-        _empty(ax, f"no top-k runs in the {profile.name} grid")
+        empty(ax, f"no top-k runs in the {profile.name} grid")
     else:
         draws = sorted({x for x in d["selection"] if x.startswith("random draw")}, key=lambda x: int(x.split()[-1]))
         order = [x for x in DIMENSION_NAMES + ["aggregate", "random", *draws, "full"] if x in set(d["selection"])]
@@ -258,9 +218,9 @@ def correctness_ablation(profile: Profile, t: RunTables) -> Figure:
         rows.append({"condition": label, "run": run, "method": method, "accuracy": float(v.mean()), "ci_low": lo,
                      "ci_high": hi, "n_items": len(v)})
     data = pd.DataFrame(rows)
-    fig, ax = _canvas(figsize=(7, 4))
+    fig, ax = canvas(figsize=(7, 4))
     if corr.empty:
-        _empty(ax, "no correctness-controlled runs: with one sample per generator and prompt no prompt offers all "
+        empty(ax, "no correctness-controlled runs: with one sample per generator and prompt no prompt offers all "
                    "four combinations (raise generation.sampling.n and add correctness__* runs to the grid)")
     else:
         order = {c: i for i, c in enumerate(["base"] + list(CORRECTNESS_CELLS) + ["all pairs"])}
@@ -278,7 +238,7 @@ def judge_quality(profile: Profile, t: RunTables) -> Figure:
     agree = agreement(t.scores, t.verifier, traces=t.traces).assign(measure="spearman vs verifier")
     cons = self_consistency(t.judgments)
     data = pd.concat([agree, cons.assign(measure="self-consistency")], ignore_index=True)
-    fig, (a1, a2) = _canvas(1, 2, figsize=(10, 3.8))
+    fig, (a1, a2) = canvas(1, 2, figsize=(10, 3.8))
     a1.bar(agree["dimension"], agree["spearman"], yerr=[agree["spearman"] - agree["ci_low"],
                                                          agree["ci_high"] - agree["spearman"]], capsize=3)
     a1.axhline(0, color="grey", lw=0.8)
@@ -289,7 +249,7 @@ def judge_quality(profile: Profile, t: RunTables) -> Figure:
         a2.set(ylabel="mean SD across judge samples", title=f"Judge self-consistency (k = {profile.judge.samples})")
         a2.tick_params(axis="x", rotation=25)
     else:
-        _empty(a2, f"self-consistency needs k > 1 judge samples per trace (judge.samples = {profile.judge.samples})")
+        empty(a2, f"self-consistency needs k > 1 judge samples per trace (judge.samples = {profile.judge.samples})")
     return Figure("judge_quality", fig, data)
 
 
@@ -297,9 +257,9 @@ def training_curves(profile: Profile, t: RunTables) -> Figure:
     """Loss, reward margin and reward accuracy per logged step and run."""
     logs = t.logs
     metrics = [m for m in ["loss", "rewards/margins", "rewards/accuracies"] if m in logs.columns]
-    fig, axes = _canvas(1, max(1, len(metrics)), figsize=(4 * max(1, len(metrics)), 3.4), squeeze=False)
+    fig, axes = canvas(1, max(1, len(metrics)), figsize=(4 * max(1, len(metrics)), 3.4), squeeze=False)
     if not metrics:
-        _empty(axes[0][0], "no training logs")
+        empty(axes[0][0], "no training logs")
     runs = list(dict.fromkeys(logs["run"])) if "run" in logs else []
     palette = dict(zip(runs, sns.color_palette("husl", len(runs))))  # a colour of its own for every run
     for ax, m in zip(axes[0], metrics):

@@ -86,3 +86,16 @@ def test_a_stage_hashes_only_the_modules_its_notebook_imports():
     names = {f.relative_to(depgraph.PACKAGE_DIR).as_posix() for f in depgraph.dependencies(nb)}
     assert {"pairing.py", "config.py", "tasks/problem.py"} <= names
     assert "lmeval.py" not in names and "evaluate.py" not in names
+
+
+def test_editing_a_figure_of_06_does_not_rekey_stages_01_to_05():
+    """The study's figures (`figures`, 06 only) and the stages' example plots draw on `plotting`, which imports
+    nothing of the study: a change to one of 06's plots leaves the keys of 01-05, and their executed notebooks,
+    as they were."""
+    g = depgraph.graph()
+    assert g[f"{PKG}.plotting"] == set()
+    for nb in sorted((depgraph.PACKAGE_DIR.parent / "notebooks").glob("0[1-5]_*.py")):
+        names = {f.relative_to(depgraph.PACKAGE_DIR).as_posix() for f in depgraph.dependencies(nb)}
+        assert "figures.py" not in names and "plotting.py" in names, nb.name
+    assert "figures.py" in {f.relative_to(depgraph.PACKAGE_DIR).as_posix() for f in
+                            depgraph.dependencies(depgraph.PACKAGE_DIR.parent / "notebooks" / "06_analyze.py")}
