@@ -317,6 +317,9 @@ class EvaluateSpec(_Strict):
     concurrency: PositiveInt = _f(64, "vllm: requests in flight")
     server: ServerSpec = _f(ServerSpec(), "vllm: tensor_parallel_size, max_model_len, vllm_args")
     generators: bool = _f(True, "also measure every generator on the eval sets")
+    answer_loglik: bool = _f(True, "also score, teacher-forced, each checkpoint's log-likelihood of every item's "
+                                   "reference answer (delta_utils/likelihood.py: what training did to the policy, "
+                                   "per item; one forward pass per checkpoint and item, in-process on train.device)")
 
 
 class AnalysisSpec(_Strict):

@@ -13,11 +13,12 @@ import json
 
 import pandas as pd
 
+from . import likelihood
 from .config import Profile, generator_server, set_sampling  # noqa: F401  set_sampling: re-exported
 from .decontam import eval_sets
 from .engine import Endpoint, SharedServer, complete, endpoint, hf_complete, request_timeout
 from .generate import requests_for, sample_models
-from .models import model_path, weights_identity
+from .models import get_spec, model_path, weights_identity
 from .serve import lora_rank, vllm_command, vllm_lora_rank, vllm_server
 from .stages import completions_cache, stage_dir, write_manifest, write_table
 from .stats import compare, proportion_ci
@@ -122,7 +123,15 @@ def run(profile: Profile) -> pd.DataFrame:
     summary = summarize(records)
     write_table(records, out / "records.jsonl")
     write_table(summary, out / "summary.jsonl")
-    write_manifest(profile, STAGE, [out / "records.jsonl", out / "summary.jsonl"])
+    outputs = [out / "records.jsonl", out / "summary.jsonl"]
+    if ev.answer_loglik:  # what training did to the policy, continuously: see delta_utils/likelihood.py
+        with completions_cache(profile) as cache:
+            ll = likelihood.answer_logliks(sets, checkpoints(profile), cache,
+                                           resolve_device(profile.train.device),
+                                           chat=get_spec(profile.train.policy).chat)
+        write_table(ll, out / "answer_loglik.jsonl")
+        outputs.append(out / "answer_loglik.jsonl")
+    write_manifest(profile, STAGE, outputs)
     return records
 
 

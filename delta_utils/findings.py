@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import stats
+from . import likelihood, stats
 from .config import Profile
 from .rubric import DIMENSION_NAMES
 from .stages import read_table
@@ -33,7 +33,7 @@ from .tables import generator_gaps, item_scores, items_of, runs_table
 # ---------------------------------------------------------------- diagnostics: can this run measure anything?
 
 def diagnostics(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, verifier: pd.DataFrame,
-                records: pd.DataFrame) -> pd.DataFrame:
+                records: pd.DataFrame, loglik: pd.DataFrame | None = None) -> pd.DataFrame:
     """What decides whether the study's comparisons can see an effect at all, measured on this run, each with
     the target it should meet: the generators' accuracies and cut-off share, the gap between the chosen
     generators, the judge's agreement with the verifier, the share of top-k selections the tie-break chose,
@@ -92,6 +92,10 @@ def diagnostics(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, ve
             int(ok.sum()))
     n_items = records.query("model == 'base'")["item_id"].nunique() if len(records) else 0
     add("evaluation items (the policy's)", float(n_items), n=int(n_items))
+    # what training did to the policy, before any comparison between runs (delta_utils/likelihood.py)
+    for r in likelihood.vs_base(loglik if loglik is not None else pd.DataFrame()).itertuples():
+        add(f"reference-answer log-likelihood, run - base (nats per item): {r.model}", r.diff, r.ci_low, r.ci_high,
+            "CI excluding 0 (training moved the policy)", bool(r.ci_low > 0 or r.ci_high < 0), int(r.n))
     return pd.DataFrame(rows)
 
 
@@ -124,7 +128,7 @@ def diagnostics_markdown(t: pd.DataFrame) -> str:
         count = r.quantity.startswith("evaluation items")
         if count:
             val = f"{r.value:.0f}"
-        elif "Spearman" in r.quantity or "self-preference" in r.quantity:
+        elif "Spearman" in r.quantity or "self-preference" in r.quantity or "log-likelihood" in r.quantity:
             val = f"{r.value:+.3f}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
         else:
             val = f"{r.value:.1%}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:.1%}, {r.ci_high:.1%}]")

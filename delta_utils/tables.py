@@ -8,7 +8,7 @@ can be recomputed alone, in a notebook cell, on a run's outputs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ class RunTables:
     pairs: pd.DataFrame  # the generator-level preference sets, stacked
     gaps: pd.Series  # each chosen generator's accuracy gap over the rejected one (training prompts)
     logs: pd.DataFrame  # 04_train: the training logs of every run
+    loglik: pd.DataFrame = field(default_factory=pd.DataFrame)  # 05_evaluate: reference-answer log-likelihoods
 
 
 def load(profile: Profile) -> RunTables:
@@ -51,7 +52,9 @@ def load(profile: Profile) -> RunTables:
                      gains=gains(profile, records, traces),
                      pairs=generator_pairs(profile),
                      gaps=generator_gaps(profile, traces),
-                     logs=training_logs(profile))
+                     logs=training_logs(profile),
+                     loglik=read_table(r / "05_evaluate/answer_loglik.jsonl")
+                     if (r / "05_evaluate/answer_loglik.jsonl").is_file() else pd.DataFrame())
 
 
 def generator_pairs(profile: Profile) -> pd.DataFrame:

@@ -65,5 +65,29 @@ diffs
 # minimum detectable effect (80 % power of that exact test). An interval that spans 0 means no detectable
 # change at this sample size.
 
+# %% [markdown]
+# **What training did to each policy.** Accuracy moves only when an answer flips; the log-likelihood a
+# checkpoint gives each item's reference answer ("The answer is X.", teacher-forced after the same
+# prompt) moves with any change of the policy. Below: each run's mean change over the base policy
+# in nats per item, with a 95 % CI over items, the exact sign-flip test's p-value and the share of items
+# whose reference answer became more likely (`delta_utils/likelihood.py`).
+
+# %%
+from delta_utils import likelihood, stages  # noqa: E402
+
+ll_path = prof.run_dir() / "05_evaluate" / "answer_loglik.jsonl"
+moved = likelihood.vs_base(stages.read_table(ll_path)) if ll_path.is_file() else None
+moved
+
+# %%
+if moved is not None and len(moved):
+    display(examples.loglik_figure(moved))
+
+# %% [markdown]
+# **Figure.** Each run's change of the reference answers' log-likelihood over the base policy (95 % CI).
+# Look for intervals that exclude 0: those runs moved the policy, towards the reference answers (right)
+# or away from them (left). A run whose interval spans 0 did not measurably change what the policy
+# assigns to the right answers, and accuracy differences between such runs test nothing.
+
 # %%
 print(examples.evaluate_takeaway(summary, diffs))

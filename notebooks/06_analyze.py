@@ -165,11 +165,15 @@ display(Markdown(findings.findings_markdown(f)))
 # **10 · Can this run measure anything?** The diagnostics behind every verdict, each beside its
 # target: the generators' accuracies and cut-off shares, the gap between the chosen generators (the
 # generator-level claims need one), the judge's agreement with the verifier on the selection
-# dimension, the share of each top-k selection that the tie-break rather than the score chose, and the
-# judge's preference for its own model's traces beyond what the verifier explains.
+# dimension, the share of each top-k selection that the tie-break rather than the score chose, the
+# judge's preference for its own model's traces beyond what the verifier explains, and what training
+# did to each run's policy: the change of the log-likelihood it gives the evaluation items' reference
+# answers over the base policy (a CI excluding 0: the run moved; read a comparison between runs that
+# did not move as a test of nothing).
 
 # %%
-display(Markdown(findings.diagnostics_markdown(findings.diagnostics(prof, t.traces, t.scores, t.verifier, t.records))))
+display(Markdown(findings.diagnostics_markdown(findings.diagnostics(prof, t.traces, t.scores, t.verifier, t.records,
+                                                                   t.loglik))))
 
 # %% [markdown]
 # **Writing it down.** The findings, gains and diagnostics tables go beside the figures
