@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 from .config import Profile, set_sampling
-from .models import get_spec
+from .models import get_spec, gpus_for
 
 GPU = "one NVIDIA H100 80GB SXM (bf16)"
 DECODE_TOK_S = [(0.5, 20_000), (1.5, 12_000), (8.0, 5_000), (14.0, 3_000), (32.0, 1_200), (70.0, 500)]
@@ -35,17 +35,6 @@ TP_EFFICIENCY = 0.8
 MEAN_OUTPUT_SHARE = 0.5
 SERVER_START_S = 60.0
 PROMPT_TOKENS = 300  # a math prompt with its instruction (the judge's prompt is counted in full)
-GPU_GB = 80  # the planning unit: one 80-GB GPU (H100/A100-80GB)
-
-
-def gpus_for(params_m: int, mode: str) -> tuple[float, int]:
-    """(GB, 80-GB GPUs) roughly needed: bf16 weights plus KV cache for serving, fp32 weights + gradients +
-    AdamW states for full fine-tuning (16 bytes per parameter), fp32 frozen weights for LoRA."""
-    per_param = {"serve": 2 * 1.3, "full": 16, "lora": 4 * 1.2}[mode]
-    gb = params_m * 1e6 * per_param / 1e9
-    return gb, max(1, math.ceil(gb / (GPU_GB * 0.85)))
-
-
 def decode_rate(params_m: int, gpus: int = 1) -> float:
     """Aggregate output tokens per second of one vLLM server of this model size on `gpus` GPUs."""
     b = params_m / 1e3

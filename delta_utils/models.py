@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -153,6 +154,17 @@ BUILTIN = frozenset(REGISTRY)  # the packaged models; profiles add theirs under 
 
 class ModelError(ValueError):
     """A model name or model file that cannot be used; the message says how to fix it."""
+
+
+GPU_GB = 80  # the planning unit: one 80-GB GPU (H100/A100-80GB)
+
+
+def gpus_for(params_m: int, mode: str) -> tuple[float, int]:
+    """(GB, 80-GB GPUs) roughly needed: bf16 weights plus KV cache for serving, fp32 weights + gradients +
+    AdamW states for full fine-tuning (16 bytes per parameter), fp32 frozen weights for LoRA."""
+    per_param = {"serve": 2 * 1.3, "full": 16, "lora": 4 * 1.2}[mode]
+    gb = params_m * 1e6 * per_param / 1e9
+    return gb, max(1, math.ceil(gb / (GPU_GB * 0.85)))
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -14,9 +14,9 @@ from .batch import estimate_chunks
 from .benchmark_specs import BENCHMARKS
 from .config import Profile
 from .decontam import eval_sets
-from .estimate import GPU_GB, estimate, estimate_lines, gpus_for  # noqa: F401  GPU_GB: re-exported
+from .estimate import estimate, estimate_lines
 from .judge import MAX_ATTEMPTS
-from .models import get_spec
+from .models import get_spec, gpus_for
 from .rubric import SYSTEM_PROMPT, USER_TEMPLATE
 from .tasks import load_tasks
 

@@ -121,15 +121,14 @@ def load_dtype(profile: Profile, device: str, precision: str) -> str:
 
 def check_fits_one_process(profile: Profile) -> None:
     """Stop before training when one process cannot hold the policy: a full fine-tune whose weights, gradients
-    and AdamW state (`estimate.gpus_for`) exceed one 80-GB GPU needs several, under `accelerate launch`."""
+    and AdamW state (`models.gpus_for`) exceed one 80-GB GPU needs several, under `accelerate launch`."""
     import torch
 
     t = profile.train
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 or t.device == "cpu" or (
             t.device == "auto" and not torch.cuda.is_available()):
         return
-    from .estimate import GPU_GB, gpus_for
-    from .models import get_spec
+    from .models import GPU_GB, get_spec, gpus_for
 
     gb, n = gpus_for(get_spec(t.policy).params_m, "lora" if t.hparams.lora else "full")
     if n > 1:
