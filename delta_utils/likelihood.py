@@ -66,11 +66,12 @@ def answer_logliks(sets: dict[str, list[Problem]], checkpoints: dict[str, tuple]
                 with torch.inference_mode():
                     logits = model(ids).logits[0, prompt.shape[1] - 1:-1].float()
                 logp = torch.log_softmax(logits, -1).gather(1, ids[0, prompt.shape[1]:, None]).sum().item()
-                rec = {"logp": round(float(logp), 5), "n_tokens": int(answer.shape[1])}
+                rec = {"model": ident, "item_id": p.id, "logp": round(float(logp), 5), "n_tokens": int(answer.shape[1])}
                 cache.put(key, rec, kind=KIND)
                 have[key] = rec
         for key, (set_name, p, _) in zip(keys, items):
-            rows.append({"model": name, "eval_set": set_name, "item_id": p.id, **have[key]})
+            rows.append({"model": name, "eval_set": set_name, "item_id": p.id, "logp": have[key]["logp"],
+                         "n_tokens": have[key]["n_tokens"]})
     return pd.DataFrame(rows, columns=["model", "eval_set", "item_id", "logp", "n_tokens"])
 
 
