@@ -2,6 +2,7 @@
 warning, no wall of progress-bar output, no path of the machine that ran them. And the mechanism that keeps them
 so (`delta_utils/quiet.py`, used by `pipeline.execute_notebook`), run on a small notebook of its own."""
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from delta_utils.config import REPO_ROOT
 FOLDERS = [REPO_ROOT / "figures" / p / "notebooks" for p in ("tiny",)]
 NOTEBOOKS = sorted(p for d in FOLDERS if d.is_dir() for p in d.glob("*.ipynb"))
 STDERR_LIMIT = 4096  # bytes of stderr per notebook: a few finished bars' last lines, no redraws
-MACHINE_PATHS = ["/work/", "/root/", "/tmp/", *([f"{Path.home()}/"] if str(Path.home()) != "/" else [])]
+# this machine's own places, derived here rather than written down: the checkout, the home folder, the temp folder
+MACHINE_PATHS = sorted({f"{p}/" for p in (REPO_ROOT.resolve(), REPO_ROOT.resolve().parent, Path.home(),
+                                          Path(tempfile.gettempdir())) if str(p) != "/"})
 TEXT_TYPES = ("text/plain", "text/markdown", "text/html", "text/latex", "application/json")
 
 
