@@ -89,3 +89,12 @@ def vs_base(ll: pd.DataFrame) -> pd.DataFrame:
         rows.append({"model": m, "n": r["n"], "diff": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                      "p_value": r["p_value"], "share_up": float((d > 0).mean()) if len(d) else float("nan")})
     return pd.DataFrame(rows)
+
+
+def stage_shifts(run_dir: Path) -> pd.DataFrame | None:
+    """`vs_base` of the log-likelihoods 05_evaluate wrote under `run_dir` (runs/<profile>), or None if it wrote
+    none (evaluate.answer_loglik off)."""
+    from .stages import read_table
+
+    path = Path(run_dir) / "05_evaluate" / "answer_loglik.jsonl"
+    return vs_base(read_table(path)) if path.is_file() else None

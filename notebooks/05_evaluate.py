@@ -73,10 +73,9 @@ diffs
 # whose reference answer became more likely (`delta_utils/likelihood.py`).
 
 # %%
-from delta_utils import likelihood, stages  # noqa: E402
+from delta_utils import likelihood  # noqa: E402
 
-ll_path = prof.run_dir() / "05_evaluate" / "answer_loglik.jsonl"
-moved = likelihood.vs_base(stages.read_table(ll_path)) if ll_path.is_file() else None
+moved = likelihood.stage_shifts(prof.run_dir())
 moved
 
 # %%

@@ -67,3 +67,14 @@ def test_vs_base_pairs_items_and_says_which_way_a_run_moved():
     assert m.loc["up", "share_up"] == 1.0 and m.loc["up", "p_value"] < 0.001
     assert m.loc["same", "ci_low"] < 0 < m.loc["same", "ci_high"]
     assert likelihood.vs_base(ll[ll["model"] != "base"]).empty  # no base: nothing to compare
+
+
+def test_stage_shifts_read_what_05_wrote(tmp_path):
+    from delta_utils.stages import write_table
+
+    assert likelihood.stage_shifts(tmp_path) is None  # answer_loglik off: nothing written, nothing shown
+    ll = pd.DataFrame({"model": ["base", "run"] * 3, "eval_set": "s", "item_id": ["a", "a", "b", "b", "c", "c"],
+                       "logp": [-5.0, -4.0, -6.0, -5.0, -7.0, -6.0], "n_tokens": 6})
+    (tmp_path / "05_evaluate").mkdir()
+    write_table(ll, tmp_path / "05_evaluate" / "answer_loglik.jsonl")
+    assert likelihood.stage_shifts(tmp_path).set_index("model").loc["run", "diff"] == pytest.approx(1.0)
