@@ -88,7 +88,12 @@ def run(profile: Profile) -> pd.DataFrame:
         groups: dict[str, list[str]] = {}
         for set_name in sets:
             groups.setdefault(set_sampling(profile, specs[set_name]).model_dump_json(), []).append(set_name)
+        lls = []
         for name, (folder, ident, method, pset) in checkpoints(profile).items():
+            if ev.answer_loglik:  # what training did to the policy (likelihood.py); while hf has this one loaded
+                lls.append(likelihood.answer_logliks(sets, {name: (folder, ident)}, cache,
+                                                     resolve_device(profile.train.device),
+                                                     chat=get_spec(profile.train.policy).chat))
             # under vLLM, one server per checkpoint for all of its groups (started only if something is missing)
             with SharedServer(lambda n=name, f=folder: checkpoint_endpoint(profile, n, f, out)) as shared:
                 for names in groups.values():
@@ -124,11 +129,8 @@ def run(profile: Profile) -> pd.DataFrame:
     write_table(records, out / "records.jsonl")
     write_table(summary, out / "summary.jsonl")
     outputs = [out / "records.jsonl", out / "summary.jsonl"]
-    if ev.answer_loglik:  # what training did to the policy, continuously: see delta_utils/likelihood.py
-        with completions_cache(profile) as cache:
-            ll = likelihood.answer_logliks(sets, checkpoints(profile), cache,
-                                           resolve_device(profile.train.device),
-                                           chat=get_spec(profile.train.policy).chat)
+    if ev.answer_loglik:
+        ll = pd.concat(lls, ignore_index=True) if lls else pd.DataFrame(columns=likelihood.COLUMNS)
         write_table(ll, out / "answer_loglik.jsonl")
         outputs.append(out / "answer_loglik.jsonl")
     write_manifest(profile, STAGE, outputs)

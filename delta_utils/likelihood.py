@@ -26,6 +26,7 @@ from .store import RecordCache, content_hash
 from .tasks import Problem, chat_prompt, fewshot_prompt
 
 KIND = "answer_loglik"
+COLUMNS = ["model", "eval_set", "item_id", "logp", "n_tokens"]
 
 
 def reference_answer(p: Problem) -> str | None:
@@ -72,7 +73,7 @@ def answer_logliks(sets: dict[str, list[Problem]], checkpoints: dict[str, tuple]
         for key, (set_name, p, _) in zip(keys, items):
             rows.append({"model": name, "eval_set": set_name, "item_id": p.id, "logp": have[key]["logp"],
                          "n_tokens": have[key]["n_tokens"]})
-    return pd.DataFrame(rows, columns=["model", "eval_set", "item_id", "logp", "n_tokens"])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def vs_base(ll: pd.DataFrame) -> pd.DataFrame:
