@@ -29,7 +29,7 @@ def write_findings(profile: Profile, t: RunTables) -> dict[str, Path]:
     md = findings.findings_markdown(f)
     atomic_write_text(out / "findings.md", md)
     t.gains.to_csv(out / "gains.csv", index=False)
-    diag = findings.diagnostics(profile, t.traces, t.scores, t.verifier, t.records, t.loglik)
+    diag = findings.diagnostics(profile, t.traces, t.scores, t.verifier, t.records, t.loglik, t.heldout)
     diag.to_csv(out / "diagnostics.csv", index=False)
     results = findings.takeaway(profile, f, t.gains) + "\n\n" + findings.diagnostics_markdown(diag)
     atomic_write_text(out / "results.md", results)

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import prefsets
 from .benchmark_specs import BENCHMARKS
@@ -220,6 +229,9 @@ class PairingSpec(_Strict):
                                       "top-k vs random is repeated over draws")
     correctness_generator: str | None = _f(None, "the one generator the chosen traces of the correctness__* sets come "
                                                  "from (default: the widest-gap one)")
+    heldout: NonNegativeInt = _f(0, "training prompts held out of every preference set (a seeded draw): their pairs, "
+                                    "each chosen generator vs the rejected one, are 03_pair/heldout.jsonl, on which "
+                                    "05_evaluate measures every run's held-out preference accuracy")
 
     @model_validator(mode="after")
     def _fractions(self):
@@ -318,8 +330,9 @@ class EvaluateSpec(_Strict):
     server: ServerSpec = _f(ServerSpec(), "vllm: tensor_parallel_size, max_model_len, vllm_args")
     generators: bool = _f(True, "also measure every generator on the eval sets")
     answer_loglik: bool = _f(True, "also score, teacher-forced, each checkpoint's log-likelihood of every item's "
-                                   "reference answer (delta_utils/likelihood.py: what training did to the policy, "
-                                   "per item; one forward pass per checkpoint and item, in-process on train.device)")
+                                   "reference answer and of the held-out pairs' traces (delta_utils/likelihood.py: "
+                                   "what training did to the policy; one forward pass per checkpoint and item, "
+                                   "in-process on train.device)")
 
 
 class AnalysisSpec(_Strict):
@@ -383,6 +396,9 @@ class Profile(_Strict):
                                                           if m != self.generation.rejected]
         if cg is not None and cg not in chosen:
             raise ValueError(f"pairing.correctness_generator: {cg!r} is not a chosen generator ({', '.join(chosen)})")
+        if self.pairing.heldout >= self.train_prompts.n:
+            raise ValueError(f"pairing.heldout: {self.pairing.heldout} held-out prompts leave none of the "
+                             f"{self.train_prompts.n} training prompts (train_prompts.n) to train on")
         return self
 
     @model_validator(mode="after")

@@ -51,7 +51,12 @@ def decode_rate(params_m: int, gpus: int = 1) -> float:
 
 
 def start_s(params_m: int) -> float:
-    return SERVER_START_S + 2.0 * params_m / 1e3
+    return SERVER_START_S + load_s(params_m)
+
+
+def load_s(params_m: int) -> float:
+    """Reading a model's weights from local disk into one process (no server start)."""
+    return 5.0 + 2.0 * params_m / 1e3
 
 
 def _flops_s(gpus: int, mfu: float) -> float:
@@ -133,6 +138,12 @@ def estimate(profile: Profile, n_train: int | None, eval_items: dict[str, int | 
                 if not spec.endpoint_env:
                     secs += tokens / decode_rate(spec.params_m, g.server.tensor_parallel_size) + start_s(spec.params_m)
             how += f"; + {len(g.generators)} generators, one server each"
+        if ev.answer_loglik:  # the learning signal: forward passes in-process, per policy model (likelihood.py)
+            held = profile.pairing.heldout * len([m for m in g.generators if m != g.rejected])
+            seq = min(t.hparams.max_length, PROMPT_TOKENS + out_gen)
+            ll_tokens = sum(eval_items.get(s.name) or 0 for s in ev.sets) * PROMPT_TOKENS + held * 2 * seq
+            secs += models * (ll_tokens * 2 * pol.params_m * 1e6 / _flops_s(1, PREFILL_MFU) + load_s(pol.params_m))
+            how += f"; + answer log-likelihoods and {held:,} held-out pairs per model, in-process"
         if any(v is None for v in eval_items.values()):
             how += " (some sets' sizes unknown: a lower bound)"
         rows.append({"stage": "05_evaluate", "seconds": secs, "how": how})

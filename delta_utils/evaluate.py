@@ -20,7 +20,7 @@ from .engine import Endpoint, SharedServer, complete, endpoint, hf_complete, req
 from .generate import requests_for, sample_models
 from .models import get_spec, model_path, weights_identity
 from .serve import lora_rank, vllm_command, vllm_lora_rank, vllm_server
-from .stages import completions_cache, stage_dir, write_manifest, write_table
+from .stages import completions_cache, read_table, stage_dir, write_manifest, write_table
 from .stats import compare, proportion_ci
 from .tasks import Problem
 from .tasks.checking import check
@@ -64,6 +64,14 @@ def checkpoint_endpoint(profile: Profile, name: str, folder, log_dir):
         yield Endpoint(url, name)
 
 
+def heldout_pairs(profile: Profile) -> pd.DataFrame:
+    """03_pair's held-out pairs (empty when pairing.heldout is 0 or no held-out prompt has a pair)."""
+    from .pairing import STAGE as PAIR_STAGE
+
+    path = profile.run_dir() / PAIR_STAGE / "heldout.jsonl"
+    return read_table(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
+
+
 def score(recs: list[dict], problems: list[Problem], model: str, eval_set: str) -> pd.DataFrame:
     by_id = {p.id: p for p in problems}
     rows = []
@@ -88,12 +96,16 @@ def run(profile: Profile) -> pd.DataFrame:
         groups: dict[str, list[str]] = {}
         for set_name in sets:
             groups.setdefault(set_sampling(profile, specs[set_name]).model_dump_json(), []).append(set_name)
-        lls = []
+        lls, lps = [], []
+        heldout = heldout_pairs(profile) if ev.answer_loglik else pd.DataFrame()
         for name, (folder, ident, method, pset) in checkpoints(profile).items():
             if ev.answer_loglik:  # what training did to the policy (likelihood.py); while hf has this one loaded
-                lls.append(likelihood.answer_logliks(sets, {name: (folder, ident)}, cache,
-                                                     resolve_device(profile.train.device),
+                dev = resolve_device(profile.train.device)
+                lls.append(likelihood.answer_logliks(sets, {name: (folder, ident)}, cache, dev,
                                                      chat=get_spec(profile.train.policy).chat))
+                if len(heldout):
+                    lps.append(likelihood.pair_logps(heldout, {name: (folder, ident)}, cache, dev,
+                                                     max_length=profile.train.hparams.max_length))
             # under vLLM, one server per checkpoint for all of its groups (started only if something is missing)
             with SharedServer(lambda n=name, f=folder: checkpoint_endpoint(profile, n, f, out)) as shared:
                 for names in groups.values():
@@ -132,7 +144,9 @@ def run(profile: Profile) -> pd.DataFrame:
     if ev.answer_loglik:
         ll = pd.concat(lls, ignore_index=True) if lls else pd.DataFrame(columns=likelihood.COLUMNS)
         write_table(ll, out / "answer_loglik.jsonl")
-        outputs.append(out / "answer_loglik.jsonl")
+        lp = pd.concat(lps, ignore_index=True) if lps else pd.DataFrame(columns=likelihood.PAIR_COLUMNS)
+        write_table(lp, out / "heldout_logps.jsonl")
+        outputs += [out / "answer_loglik.jsonl", out / "heldout_logps.jsonl"]
     write_manifest(profile, STAGE, outputs)
     return records
 

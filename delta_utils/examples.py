@@ -357,23 +357,14 @@ def prediction_markdown(ex: dict) -> str:
     return "\n\n".join(out)
 
 
-def loglik_figure(moved: pd.DataFrame) -> Figure:
-    """Each run's change of the reference answers' log-likelihood over the base policy (`likelihood.vs_base`),
-    one horizontal interval per run, 0 marked."""
-    d = moved.sort_values("diff").reset_index(drop=True)
-    fig, ax = canvas(figsize=(7, 0.35 * len(d) + 1.4))
-    y = np.arange(len(d))
-    ax.errorbar(d["diff"], y, xerr=[d["diff"] - d["ci_low"], d["ci_high"] - d["diff"]], fmt="o", capsize=3)
-    ax.axvline(0, color="grey", lw=0.8)
-    ax.set_yticks(y, d["model"])
-    ax.set(xlabel="reference-answer log-likelihood, run - base (nats per item, 95 % CI)",
-           title="What training did to each policy")
-    return Figure("answer_loglik", fig, d)
-
-
-def evaluate_takeaway(summary: pd.DataFrame, diffs: pd.DataFrame) -> str:
+def evaluate_takeaway(summary: pd.DataFrame, diffs: pd.DataFrame, learned: pd.DataFrame | None = None) -> str:
     base = summary[summary["model"] == "base"]
-    text = "Takeaway: base policy accuracy " + ", ".join(f"{r.eval_set} {r.accuracy:.0%}" for r in base.itertuples())
+    text = "Takeaway: "
+    if learned is not None and len(learned):
+        above = int((learned["acc_low"] > 0.5).sum())
+        text += (f"{above} of {len(learned)} runs learned a preference that holds on held-out prompts (accuracy CI "
+                 f"above 0.5; accuracies {learned['accuracy'].min():.0%} to {learned['accuracy'].max():.0%}); ")
+    text += "base policy accuracy " + ", ".join(f"{r.eval_set} {r.accuracy:.0%}" for r in base.itertuples())
     if len(diffs):
         best = diffs.loc[diffs["diff"].idxmax()]
         text += (f"; the largest change is {best['model']} on {best['eval_set']}: {best['diff']:+.1%} "

@@ -273,6 +273,46 @@ def training_curves(profile: Profile, t: RunTables) -> Figure:
     return Figure("training_curves", fig, logs.reindex(columns=cols))
 
 
+def learning_signal_figure(learned: pd.DataFrame | None, moved: pd.DataFrame | None) -> Figure:
+    """What training did to each run's policy, one row per run: its held-out preference accuracy and implicit-reward
+    margin (`likelihood.heldout_preference`) and its change of the reference answers' log-likelihood over the base
+    policy (`likelihood.vs_base`), each with its 95 % CI; 0.5 and 0 marked. A panel without numbers says so."""
+    learned = learned if learned is not None else pd.DataFrame(columns=["model", "accuracy"])
+    moved = moved if moved is not None else pd.DataFrame(columns=["model", "diff"])
+    d = learned.merge(moved[["model", "diff", "ci_low", "ci_high"]].rename(columns={
+        "diff": "loglik", "ci_low": "loglik_low", "ci_high": "loglik_high"}), on="model", how="outer")
+    d = d.sort_values(["accuracy", "loglik"] if len(learned) else ["loglik"]).reset_index(drop=True)
+    fig, axes = canvas(1, 3, figsize=(13, 0.35 * len(d) + 1.8), sharey=True)
+    y = np.arange(len(d))
+    panels = [("accuracy", "acc_low", "acc_high", 0.5, "held-out preference accuracy", "no held-out pairs"),
+              ("margin", "margin_low", "margin_high", 0.0, "held-out implicit-reward margin\n(chosen - rejected)",
+               "no held-out pairs"),
+              ("loglik", "loglik_low", "loglik_high", 0.0,
+               "reference-answer log-likelihood,\nrun - base (nats per item)", "evaluate.answer_loglik is off")]
+    for ax, (v, lo, hi, line, label, missing) in zip(axes, panels):
+        if v not in d or d[v].isna().all():
+            empty(ax, missing)
+            continue
+        ax.errorbar(d[v], y, xerr=[d[v] - d[lo], d[hi] - d[v]], fmt="o", capsize=3)
+        ax.axvline(line, color="grey", lw=0.8, ls="--" if line else "-")
+        ax.set(xlabel=label + " (95 % CI)")
+    if len(d):
+        axes[0].set_yticks(y, d["model"])
+    if "accuracy" in d and d["accuracy"].notna().any():
+        axes[0].set_xlim(-0.02, 1.02)
+    fig.suptitle("What training did to each policy" + (f", on the pairs of {int(d['prompts'].max())} held-out prompts"
+                                                       if "prompts" in d and d["prompts"].notna().any() else ""))
+    return Figure("learning_signal", fig, d)
+
+
+def learning_signal(profile: Profile, t: RunTables) -> Figure:
+    """`learning_signal_figure` of this run's held-out pairs and reference-answer log-likelihoods."""
+    from . import likelihood
+
+    return learning_signal_figure(likelihood.heldout_preference(t.heldout, profile.train.hparams.beta),
+                                  likelihood.vs_base(t.loglik))
+
+
 FIGURES = {f.__name__: f for f in [generator_ladder, generator_gains, delta_by_dimension, delta_vs_gap,
                                    data_efficiency, dimension_selection, correctness_ablation, judge_quality,
-                                   training_curves]}
+                                   training_curves, learning_signal]}

@@ -33,7 +33,8 @@ from .tables import generator_gaps, item_scores, items_of, runs_table
 # ---------------------------------------------------------------- diagnostics: can this run measure anything?
 
 def diagnostics(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, verifier: pd.DataFrame,
-                records: pd.DataFrame, loglik: pd.DataFrame | None = None) -> pd.DataFrame:
+                records: pd.DataFrame, loglik: pd.DataFrame | None = None,
+                heldout: pd.DataFrame | None = None) -> pd.DataFrame:
     """What decides whether the study's comparisons can see an effect at all, measured on this run, each with
     the target it should meet: the generators' accuracies and cut-off share, the gap between the chosen
     generators, the judge's agreement with the verifier, the share of top-k selections the tie-break chose,
@@ -93,6 +94,13 @@ def diagnostics(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, ve
     n_items = records.query("model == 'base'")["item_id"].nunique() if len(records) else 0
     add("evaluation items (the policy's)", float(n_items), n=int(n_items))
     # what training did to the policy, before any comparison between runs (delta_utils/likelihood.py)
+    pref = likelihood.heldout_preference(heldout if heldout is not None else pd.DataFrame(), profile.train.hparams.beta)
+    for r in pref.itertuples():
+        add(f"held-out preference accuracy: {r.model}", r.accuracy, r.acc_low, r.acc_high,
+            "CI above 0.5 (learned what it was trained on)", bool(r.acc_low > 0.5), int(r.n))
+    for r in pref.itertuples():
+        add(f"held-out implicit-reward margin (beta x log-ratio, chosen - rejected): {r.model}", r.margin,
+            r.margin_low, r.margin_high, "reported", None, int(r.n))
     for r in likelihood.vs_base(loglik if loglik is not None else pd.DataFrame()).itertuples():
         add(f"reference-answer log-likelihood, run - base (nats per item): {r.model}", r.diff, r.ci_low, r.ci_high,
             "CI excluding 0 (training moved the policy)", bool(r.ci_low > 0 or r.ci_high < 0), int(r.n))
@@ -128,7 +136,7 @@ def diagnostics_markdown(t: pd.DataFrame) -> str:
         count = r.quantity.startswith("evaluation items")
         if count:
             val = f"{r.value:.0f}"
-        elif "Spearman" in r.quantity or "self-preference" in r.quantity or "log-likelihood" in r.quantity:
+        elif any(w in r.quantity for w in ("Spearman", "self-preference", "log-likelihood", "margin")):
             val = f"{r.value:+.3f}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
         else:
             val = f"{r.value:.1%}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:.1%}, {r.ci_high:.1%}]")

@@ -12,6 +12,13 @@ reference text and are left out.
     ll = likelihood.answer_logliks(profile, sets, checkpoints, cache, device)  # one row per model and item
     likelihood.vs_base(ll)      # per run: mean change over base with a 95 % CI (paired, continuous)
 
+The second signal is what the runs were trained to do, measured where they were not trained: on the held-out
+prompts' preference pairs (03_pair/heldout.jsonl), each checkpoint's DPO implicit reward margin and the share of
+pairs it ranks the right way round (held-out preference accuracy).
+
+    lp = likelihood.pair_logps(heldout, checkpoints, cache, device)   # chosen and rejected log-probs per pair
+    likelihood.heldout_preference(lp, beta)   # per run: accuracy and mean margin, with CIs
+
 Values are cached per (checkpoint identity, prompt, answer) in the run's completions cache, so a rerun computes
 only what a new checkpoint adds.
 """
@@ -19,9 +26,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .stats import compare
+from .stats import cluster_bootstrap, compare, proportion_ci
 from .store import RecordCache, content_hash
 from .tasks import Problem, chat_prompt, fewshot_prompt
 
@@ -76,6 +84,117 @@ def answer_logliks(sets: dict[str, list[Problem]], checkpoints: dict[str, tuple]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+PAIR_KIND = "pair_logp"
+PAIR_COLUMNS = ["model", "prompt_id", "chosen_model", "chosen_logp", "rejected_logp"]
+
+
+def _completion_ids(tok, prompt: list, reply: list, max_length: int):
+    """(prompt ids, completion ids) of a conversational row as a chat policy is trained on it: the chat template
+    of prompt + reply, split where the prompt's own template (with the generation prompt) ends; the completion
+    cut so that both fit in `max_length` tokens, as the trainer cuts it."""
+    p = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(list(prompt) + list(reply), tokenize=False)
+    if not full.startswith(p):
+        raise ValueError("the chat template of prompt + reply does not start with the prompt's own template")
+    pi = tok(p, add_special_tokens=False).input_ids
+    ci = tok(full[len(p):], add_special_tokens=False).input_ids
+    return pi, ci[:max(1, max_length - len(pi))]
+
+
+LOGIT_BUDGET = 2 ** 28  # logits one forward pass may hold (1 GiB in fp32): long rows, large vocabularies
+
+
+def _batches(lengths: list[int], batch_size: int, vocab: int) -> list[slice]:
+    """Consecutive runs of rows (longest first) of at most `batch_size` rows whose padded logits stay within
+    LOGIT_BUDGET; one row per batch at least."""
+    out, start = [], 0
+    while start < len(lengths):
+        n = 1
+        while (n < batch_size and start + n < len(lengths)
+               and (n + 1) * max(lengths[start:start + n + 1]) * vocab <= LOGIT_BUDGET):
+            n += 1
+        out.append(slice(start, start + n))
+        start += n
+    return out
+
+
+def pair_logps(pairs: pd.DataFrame, checkpoints: dict[str, tuple], cache: RecordCache, device: str,
+               max_length: int = 512, batch_size: int = 8) -> pd.DataFrame:
+    """One row per checkpoint and preference pair: the summed token log-probabilities of the chosen and of the
+    rejected completion given the prompt (TRL's conversational rows, `max_length` as in training). From them
+    `heldout_preference` forms DPO's implicit reward. Cached per (checkpoint identity, prompt, completion): a
+    rejected trace shared by several pairs is scored once. Up to `batch_size` rows per forward pass, fewer where
+    their logits would pass LOGIT_BUDGET (an 8B policy's 150k-token vocabulary on 4k-token traces)."""
+    import torch
+
+    from .engine import _load_hf
+
+    rows = pairs.to_dict("records")
+    out = []
+    for name, (folder, ident, *_) in checkpoints.items():
+        texts = {}  # key -> (prompt, reply)
+        for r in rows:
+            for side in ("chosen", "rejected"):
+                texts[content_hash(PAIR_KIND, ident, r["prompt"], r[side], max_length, n=24)] = (r["prompt"], r[side])
+        have = cache.get_many(list(texts))
+        todo = [k for k in texts if k not in have]
+        if todo:
+            tok, model = _load_hf(Path(folder), device)
+            ids = {k: _completion_ids(tok, *texts[k], max_length) for k in todo}
+            todo.sort(key=lambda k: -sum(map(len, ids[k])))  # similar lengths share a batch: less padding
+            vocab = model.get_output_embeddings().weight.shape[0]
+            for part in _batches([sum(map(len, ids[k])) for k in todo], batch_size, vocab):
+                batch = todo[part]
+                seqs = [ids[k][0] + ids[k][1] for k in batch]
+                width = max(map(len, seqs))
+                x = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
+                mask = torch.zeros((len(seqs), width), dtype=torch.long)
+                for i, s in enumerate(seqs):  # right padding: positions stay as in an unpadded row
+                    x[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
+                with torch.inference_mode():
+                    logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits.float()
+                for i, k in enumerate(batch):
+                    n_p, n_c = len(ids[k][0]), len(ids[k][1])
+                    lp = torch.log_softmax(logits[i, n_p - 1:n_p + n_c - 1], -1)
+                    value = lp.gather(1, x[i, n_p:n_p + n_c, None].to(device)).sum().item()
+                    rec = {"model": ident, "logp": round(float(value), 5), "n_tokens": n_c}
+                    cache.put(k, rec, kind=PAIR_KIND)
+                    have[k] = rec
+        for r in rows:
+            c, j = (content_hash(PAIR_KIND, ident, r["prompt"], r[side], max_length, n=24) for side in ("chosen",
+                                                                                                      "rejected"))
+            out.append({"model": name, "prompt_id": r["prompt_id"], "chosen_model": r["chosen_model"],
+                        "chosen_logp": have[c]["logp"], "rejected_logp": have[j]["logp"]})
+    return pd.DataFrame(out, columns=PAIR_COLUMNS)
+
+
+def heldout_preference(lp: pd.DataFrame, beta: float) -> pd.DataFrame:
+    """Each trained checkpoint's preference on pairs it never trained on: DPO's implicit reward of a completion,
+    beta * (log pi(y|x) - log pi_base(y|x)), chosen minus rejected (the margin); the accuracy is the share of pairs
+    with a positive margin. KTO defines its reward the same way, so one yardstick serves both. The base policy
+    scores every margin 0: accuracy 0.5 is no learning. CIs treat the prompt as the unit (a prompt's pairs share
+    their rejected trace): Clopper-Pearson with the Korn-Graubard effective n for the accuracy, a cluster
+    bootstrap for the mean margin."""
+    cols = ["model", "n", "prompts", "accuracy", "acc_low", "acc_high", "margin", "margin_low", "margin_high"]
+    if lp.empty or "base" not in set(lp["model"]):
+        return pd.DataFrame(columns=cols)
+    key = ["prompt_id", "chosen_model"]
+    base = lp[lp["model"] == "base"].set_index(key)
+    rows = []
+    for m, g in lp[lp["model"] != "base"].groupby("model", sort=False):
+        g = g.set_index(key)
+        b = base.loc[g.index]
+        margin = (beta * ((g["chosen_logp"] - b["chosen_logp"]) - (g["rejected_logp"] - b["rejected_logp"]))).to_numpy()
+        won = (margin > 0).astype(float)
+        prompts = g.index.get_level_values("prompt_id").to_numpy()
+        lo, hi = proportion_ci(won, clusters=prompts)
+        boots = cluster_bootstrap(lambda i, m=margin: float(m[i].mean()), prompts)
+        rows.append({"model": m, "n": len(margin), "prompts": len(set(prompts)), "accuracy": float(won.mean()),
+                     "acc_low": lo, "acc_high": hi, "margin": float(margin.mean()),
+                     "margin_low": float(np.quantile(boots, 0.025)), "margin_high": float(np.quantile(boots, 0.975))})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def vs_base(ll: pd.DataFrame) -> pd.DataFrame:
     """Each trained checkpoint's change of the reference answers' log-likelihood over the base policy, on the same
     items: the mean per-item difference (nats) with its 95 % CI (percentile bootstrap over items: the per-item
@@ -90,6 +209,15 @@ def vs_base(ll: pd.DataFrame) -> pd.DataFrame:
         rows.append({"model": m, "n": r["n"], "diff": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                      "p_value": r["p_value"], "share_up": float((d > 0).mean()) if len(d) else float("nan")})
     return pd.DataFrame(rows)
+
+
+def stage_preference(run_dir: Path, beta: float) -> pd.DataFrame | None:
+    """`heldout_preference` of the held-out pairs' log-probs 05_evaluate wrote under `run_dir`, or None if it
+    wrote none (no held-out prompts, or evaluate.answer_loglik off)."""
+    from .stages import read_table
+
+    path = Path(run_dir) / "05_evaluate" / "heldout_logps.jsonl"
+    return heldout_preference(read_table(path), beta) if path.is_file() and path.stat().st_size else None
 
 
 def stage_shifts(run_dir: Path) -> pd.DataFrame | None:

@@ -114,6 +114,25 @@ def random_subset(pairs: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
     return pairs.iloc[idx]
 
 
+def heldout_ids(problems: pd.DataFrame, n: int, seed: int) -> set[str]:
+    """The `n` training prompts held out of every preference set: a seeded draw over the prompt ids (its own
+    random stream, so it does not shift the random subsets drawn with the same seed)."""
+    ids = sorted(problems["id"])
+    if n >= len(ids) and n:
+        raise PairingError(f"pairing.heldout: {n} held-out prompts leave none of the {len(ids)} to train on")
+    return {str(i) for i in np.random.default_rng([seed, 7]).choice(ids, size=n, replace=False)} if n else set()
+
+
+def heldout_pairs(profile: Profile, traces: pd.DataFrame, scores: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
+    """The held-out prompts' pairs: each chosen generator's trace vs the rejected generator's, on the same prompt
+    (what every run is trained to prefer, on prompts none of them saw). Empty without held-out traces."""
+    g = profile.generation
+    frames = [build_pairs(traces, scores, problems, m, g.rejected) for m in g.generators if m != g.rejected
+              and not traces.empty and {m, g.rejected} <= set(traces["model"])]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def widest_generator(profile: Profile, traces: pd.DataFrame) -> str:
     """The chosen generator with the largest capability gap (accuracy on the training prompts) over the rejected one."""
     g = profile.generation
@@ -188,8 +207,11 @@ def run(profile: Profile) -> dict[str, pd.DataFrame]:
     traces, problems = read_table(gen / "traces.jsonl"), read_table(gen / "problems.jsonl")
     scores = read_table(jud / "scores.jsonl")
     out = stage_dir(profile, STAGE)
-    sets = selections(profile, traces, scores, problems)
-    paths, card = [], []
+    held = heldout_ids(problems, profile.pairing.heldout, profile.pairing.seed)
+    kept = traces["item_id"].isin(held)
+    sets = selections(profile, traces[~kept], scores, problems)  # the sets never see a held-out prompt
+    heldout = heldout_pairs(profile, traces[kept], scores, problems)
+    paths, card = [write_table(heldout, out / "heldout.jsonl")], []
     for name, df in sets.items():
         if len(df) == 0:
             card.append({"set": name, "pairs": 0})
@@ -212,7 +234,7 @@ def run(profile: Profile) -> dict[str, pd.DataFrame]:
     atomic_write_text(out / "README.md", dataset_card(profile, pd.DataFrame(card)))
     write_table(pd.DataFrame(card), out / "card.jsonl")
     write_manifest(profile, STAGE, paths + [out / "README.md", out / "card.jsonl"],
-                   sizes={k: len(v) for k, v in sets.items()})
+                   sizes={**{k: len(v) for k, v in sets.items()}, "heldout": len(heldout)})
     return sets
 
 
@@ -235,6 +257,8 @@ Built by `03_pair` from the generations of `01_generate` and the judgments of `0
   correct/wrong, chosen traces from one generator; c2w and w2w share their prompts and rejected traces (as do
   c2c and w2c), so they differ only in the chosen trace's correctness.
 - Pairs whose chosen and rejected texts are identical are dropped.
+- `heldout.jsonl`: {profile.pairing.heldout} training prompts (a seeded draw) are held out of every set; their
+  pairs, each chosen generator vs `{g.rejected}`, measure every run's held-out preference accuracy in 05_evaluate.
 
 {markdown_table(table)}
 """

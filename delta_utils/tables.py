@@ -36,6 +36,7 @@ class RunTables:
     gaps: pd.Series  # each chosen generator's accuracy gap over the rejected one (training prompts)
     logs: pd.DataFrame  # 04_train: the training logs of every run
     loglik: pd.DataFrame = field(default_factory=pd.DataFrame)  # 05_evaluate: reference-answer log-likelihoods
+    heldout: pd.DataFrame = field(default_factory=pd.DataFrame)  # 05_evaluate: held-out pairs' log-probs
 
 
 def load(profile: Profile) -> RunTables:
@@ -53,8 +54,13 @@ def load(profile: Profile) -> RunTables:
                      pairs=generator_pairs(profile),
                      gaps=generator_gaps(profile, traces),
                      logs=training_logs(profile),
-                     loglik=read_table(r / "05_evaluate/answer_loglik.jsonl")
-                     if (r / "05_evaluate/answer_loglik.jsonl").is_file() else pd.DataFrame())
+                     loglik=_optional(r / "05_evaluate/answer_loglik.jsonl"),
+                     heldout=_optional(r / "05_evaluate/heldout_logps.jsonl"))
+
+
+def _optional(path) -> pd.DataFrame:
+    """A table a stage writes only with some settings (empty when absent or empty)."""
+    return read_table(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
 
 
 def generator_pairs(profile: Profile) -> pd.DataFrame:

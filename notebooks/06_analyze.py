@@ -148,7 +148,20 @@ fig.save(out)
 fig
 
 # %% [markdown]
-# **9 · Findings.** Each claim of the paper, the comparison that tests it on this profile, the
+# **9 · What training did to each policy.** Before any run is compared with another: did it change the
+# policy? Left, its held-out preference accuracy (the share of pairs on prompts no run trained on that it
+# ranks the right way round by DPO's implicit reward; 0.5 dashed); middle, its mean implicit-reward margin
+# on those pairs; right, its change of the log-likelihood it gives the evaluation items' reference answers
+# over the base policy. All with 95 % CIs. A run whose accuracy interval reaches 0.5 did not measurably
+# learn its preference: the findings below that involve it test nothing.
+
+# %%
+fig = figures.learning_signal(prof, t)
+fig.save(out)
+fig
+
+# %% [markdown]
+# **10 · Findings.** Each claim of the paper, the comparison that tests it on this profile, the
 # measured effect with its 95 % CI, the test its kind calls for (exact McNemar or a sign-flip
 # permutation for "beats"; a non-inferiority test with a stated margin for "nearly matches"; an
 # equivalence test for "matters less"), the p-value with Holm's correction across the table in
@@ -162,18 +175,18 @@ f = findings.findings(prof, t.records, t.traces, t.pairs)
 display(Markdown(findings.findings_markdown(f)))
 
 # %% [markdown]
-# **10 · Can this run measure anything?** The diagnostics behind every verdict, each beside its
+# **11 · Can this run measure anything?** The diagnostics behind every verdict, each beside its
 # target: the generators' accuracies and cut-off shares, the gap between the chosen generators (the
 # generator-level claims need one), the judge's agreement with the verifier on the selection
 # dimension, the share of each top-k selection that the tie-break rather than the score chose, the
 # judge's preference for its own model's traces beyond what the verifier explains, and what training
-# did to each run's policy: the change of the log-likelihood it gives the evaluation items' reference
-# answers over the base policy (a CI excluding 0: the run moved; read a comparison between runs that
-# did not move as a test of nothing).
+# did to each run's policy (section 9): its held-out preference accuracy (target: a CI above 0.5) and
+# margin, and the change of the log-likelihood it gives the evaluation items' reference answers over the
+# base policy (a CI excluding 0: the run moved).
 
 # %%
 display(Markdown(findings.diagnostics_markdown(findings.diagnostics(prof, t.traces, t.scores, t.verifier, t.records,
-                                                                   t.loglik))))
+                                                                   t.loglik, t.heldout))))
 
 # %% [markdown]
 # **Writing it down.** The findings, gains and diagnostics tables go beside the figures

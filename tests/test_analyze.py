@@ -230,7 +230,7 @@ def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path, monkeypatc
                            "step": [1, 2], "loss": [0.69, 0.6]}))
     assert list(figures.FIGURES) == ["generator_ladder", "generator_gains", "delta_by_dimension", "delta_vs_gap",
                                      "data_efficiency", "dimension_selection", "correctness_ablation",
-                                     "judge_quality", "training_curves"]
+                                     "judge_quality", "training_curves", "learning_signal"]
     for fname, draw in figures.FIGURES.items():
         fig = draw(smoke, t)
         assert fig.name == fname and isinstance(fig.data, pd.DataFrame)

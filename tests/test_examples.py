@@ -40,3 +40,25 @@ def test_takeaways_say_n_a_rather_than_inventing_numbers():
     scores = pd.DataFrame({"trace_id": _traces()["trace_id"], "aggregate_mean": 3.0})
     text = examples.judge_takeaway({"judge_calls": 6, "parse_failure_rate": 0.0}, _traces(), scores, agree, None)
     assert "agreement: n/a" in text and "6 calls" in text
+
+
+def test_what_training_did_is_drawn_and_told_from_the_numbers():
+    learned = pd.DataFrame({"model": ["dpo", "kto"], "n": 20, "prompts": 10, "accuracy": [1.0, 0.55],
+                            "acc_low": [0.69, 0.3], "acc_high": [1.0, 0.8], "margin": [7.2, 0.1],
+                            "margin_low": [5.1, -0.2], "margin_high": [9.9, 0.4]})
+    moved = pd.DataFrame({"model": ["dpo", "kto"], "diff": [-3.6, 0.0], "ci_low": [-3.9, -0.1],
+                          "ci_high": [-3.4, 0.1]})
+    from delta_utils.figures import learning_signal_figure
+
+    fig = learning_signal_figure(learned, moved)
+    assert fig.name == "learning_signal" and list(fig.data["model"]) == ["kto", "dpo"]
+    assert fig.data.set_index("model").loc["dpo", "loglik"] == -3.6
+    assert "10 held-out prompts" in fig.fig._suptitle.get_text()
+    # without held-out pairs the panels say so, and the log-likelihood panel still draws
+    only = learning_signal_figure(None, moved)
+    texts = [t.get_text() for ax in only.fig.axes for t in ax.texts]
+    assert texts.count("no held-out pairs") == 2 and len(only.data) == 2
+    summary = pd.DataFrame({"model": ["base"], "eval_set": ["arith"], "accuracy": [0.25]})
+    text = examples.evaluate_takeaway(summary, pd.DataFrame(), learned)
+    assert text.startswith("Takeaway: 1 of 2 runs learned") and "55% to 100%" in text and "arith 25%" in text
+    assert examples.evaluate_takeaway(summary, pd.DataFrame()) == "Takeaway: base policy accuracy arith 25%."

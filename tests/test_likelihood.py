@@ -78,3 +78,87 @@ def test_stage_shifts_read_what_05_wrote(tmp_path):
     (tmp_path / "05_evaluate").mkdir()
     write_table(ll, tmp_path / "05_evaluate" / "answer_loglik.jsonl")
     assert likelihood.stage_shifts(tmp_path).set_index("model").loc["run", "diff"] == pytest.approx(1.0)
+
+
+def _pairs(n=3):
+    probs = make_problems("arithmetic", n, seed=11, max_steps=2)
+    rej = [{"role": "assistant", "content": "I think it is 7. The answer is 7."}]
+    rows = []
+    for p in probs:
+        for m, text in [("big", f"We compute step by step. The answer is {p.answer}."),
+                        ("mid", f"The answer is {p.answer}.")]:
+            rows.append({"prompt": chat_prompt(p), "chosen": [{"role": "assistant", "content": text}],
+                         "rejected": rej, "prompt_id": p.id, "chosen_model": m})
+    return pd.DataFrame(rows)
+
+
+def test_pair_log_probs_are_the_completion_tokens_log_probs_batched_or_not_and_cached(policy, tmp_path, monkeypatch):
+    import torch
+
+    from delta_utils import engine
+    from delta_utils.engine import _load_hf_uncached
+
+    pairs = _pairs()
+    with RecordCache(tmp_path / "c.sqlite") as cache:
+        lp = likelihood.pair_logps(pairs, {"base": (policy, "smollm@t")}, cache, "cpu", batch_size=8)
+        # the shared rejected trace is scored once per prompt: 3 prompts x (2 chosen + 1 rejected)
+        assert len(cache) == 9
+    with RecordCache(tmp_path / "d.sqlite") as cache:
+        one = likelihood.pair_logps(pairs, {"base": (policy, "smollm@t")}, cache, "cpu", batch_size=1)
+    np.testing.assert_allclose(lp[["chosen_logp", "rejected_logp"]], one[["chosen_logp", "rejected_logp"]], atol=2e-3)
+    assert (lp["chosen_logp"] < 0).all() and lp["rejected_logp"].nunique() == 3
+    # the same number from transformers' own loss over the reply's tokens of the chat-templated conversation
+    tok, model = _load_hf_uncached(policy, "cpu")
+    r = pairs.iloc[0]
+    prompt = tok.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(r["prompt"] + r["chosen"], tokenize=False)
+    a = tok(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    b = tok(full[len(prompt):], add_special_tokens=False, return_tensors="pt").input_ids
+    ids = torch.cat([a, b], 1)
+    labels = ids.clone()
+    labels[:, :a.shape[1]] = -100
+    with torch.inference_mode():
+        loss = model(ids, labels=labels).loss.item()
+    assert lp["chosen_logp"].iloc[0] == pytest.approx(-loss * b.shape[1], abs=2e-3)
+    # max_length cuts the completion as the trainer does: fewer tokens, a higher (less negative) sum
+    with RecordCache(tmp_path / "e.sqlite") as cache:
+        cut = likelihood.pair_logps(pairs, {"base": (policy, "smollm@t")}, cache, "cpu", max_length=a.shape[1] + 3)
+    assert (cut["chosen_logp"] > lp["chosen_logp"]).all()
+    monkeypatch.setattr(engine, "_load_hf", lambda *a: (_ for _ in ()).throw(AssertionError("model loaded")))
+    with RecordCache(tmp_path / "c.sqlite") as cache:
+        again = likelihood.pair_logps(pairs, {"base": (policy, "smollm@t")}, cache, "cpu")
+    assert again.equals(lp)
+
+
+def test_heldout_preference_is_the_implicit_reward_margin_with_prompt_clustered_cis():
+    rng = np.random.default_rng(1)
+    n = 20
+    base = pd.DataFrame({"model": "base", "prompt_id": np.repeat([f"p{i}" for i in range(n // 2)], 2),
+                         "chosen_model": ["a", "b"] * (n // 2), "chosen_logp": rng.normal(-60, 5, n),
+                         "rejected_logp": np.repeat(rng.normal(-50, 5, n // 2), 2)})
+    learned = base.assign(model="learned", chosen_logp=base.chosen_logp + 3, rejected_logp=base.rejected_logp - 2)
+    same = base.assign(model="same")
+    mixed = base.assign(model="mixed", chosen_logp=base.chosen_logp + np.where(np.arange(n) % 4 == 0, -1.0, 1.0))
+    t = likelihood.heldout_preference(pd.concat([base, learned, same, mixed]), beta=0.2).set_index("model")
+    assert "base" not in t.index
+    assert t.loc["learned", "margin"] == pytest.approx(0.2 * (3 + 2)) and t.loc["learned", "accuracy"] == 1.0
+    assert t.loc["learned", "acc_low"] > 0.5 and t.loc["learned", "prompts"] == n // 2
+    # a run that did not move ranks no pair the right way round: accuracy 0, margin 0 (not a spurious 0.5)
+    assert t.loc["same", "accuracy"] == 0.0 and t.loc["same", "margin"] == 0.0
+    assert t.loc["mixed", "accuracy"] == pytest.approx(0.75)
+    assert t.loc["mixed", "acc_low"] < 0.75 < t.loc["mixed", "acc_high"]
+    # the unit is the prompt: 10 prompts give a wider interval than 20 independent pairs with the same share
+    from delta_utils.stats import proportion_ci
+
+    assert t.loc["learned", "acc_low"] < proportion_ci(np.ones(n))[0]
+    assert likelihood.heldout_preference(base, 0.2).empty
+
+
+def test_batches_shrink_so_that_long_rows_and_large_vocabularies_fit_the_logit_budget():
+    budget = likelihood.LOGIT_BUDGET
+    assert likelihood._batches([100] * 20, 8, 50_000) == [slice(0, 8), slice(8, 16), slice(16, 20)]
+    long = likelihood._batches([4096] * 3 + [300] * 4, 8, 151_000)  # an 8B policy's vocabulary on long traces
+    assert long[:3] == [slice(0, 1), slice(1, 2), slice(2, 3)]  # one 4k-token row at a time (2.5 GB of logits)
+    for s in long[3:]:
+        assert (s.stop - s.start) * 300 * 151_000 <= budget
+    assert sum(s.stop - s.start for s in long) == 7

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from smoke_run import FAKE_KEY, GRID, SMOKE, handoff_file, publish, run_pipeline, run_stage, smoke_env
 
-from delta_utils import prefsets
+from delta_utils import likelihood, prefsets
 from delta_utils.config import REPO_ROOT
 from delta_utils.figures import FIGURES
 from delta_utils.stages import STAGES
@@ -81,6 +81,13 @@ def test_smoke_pipeline_end_to_end(runs_dir, tmp_path_factory):
     ladder = pd.read_csv(figs / "generator_ladder.csv")
     for row in ladder[ladder.eval_set == "train prompts"].itertuples():
         assert row.accuracy == pytest.approx(traces[traces.model == row.model]["correct"].mean())
+    # the held-out prompts are in no preference set, and every run is measured on their pairs
+    held = pd.read_json(run / "03_pair" / "heldout.jsonl", lines=True)
+    assert 0 < held.prompt_id.nunique() <= SMOKE.pairing.heldout
+    for f in (run / "03_pair" / "sets").glob("*.jsonl"):
+        assert not set(pd.read_json(f, lines=True).prompt_id) & set(held.prompt_id), f.name
+    pref = likelihood.stage_preference(run, SMOKE.train.hparams.beta)
+    assert set(pref.model) == set(GRID) and (pref.n == len(held)).all()
     # both methods trained, with logged steps
     for name in GRID:
         meta = json.loads((run / "04_train" / name / "run.json").read_text())

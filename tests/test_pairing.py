@@ -117,3 +117,30 @@ def test_correctness_sets_are_matched_couples_from_one_generator():
         assert (df["chosen_model"] == "big").all()
     none = correctness_sets(traces[traces["item_id"] == "p3"], scores, problems, "big", "small")
     assert all(len(df) == 0 for df in none.values())
+
+
+def test_held_out_prompts_are_a_seeded_draw_and_their_pairs_cover_every_chosen_generator():
+    from types import SimpleNamespace
+
+    from delta_utils.pairing import heldout_ids, heldout_pairs
+
+    traces, scores, problems = _data()
+    mid = traces[traces.model == "big"].assign(model="mid", trace_id=lambda d: "mid-" + d.item_id,
+                                               text=lambda d: "mid answer to " + d.item_id)
+    traces = pd.concat([traces, mid], ignore_index=True)
+    scores = pd.concat([scores, scores[scores.trace_id.str.startswith("big")].assign(
+        trace_id=lambda d: d.trace_id.str.replace("big", "mid"))], ignore_index=True)
+    held = heldout_ids(problems, 2, seed=0)
+    assert len(held) == 2 and held == heldout_ids(problems, 2, seed=0) and held <= set(problems.id)
+    assert {frozenset(heldout_ids(problems, 2, seed=s)) for s in range(12)} != {frozenset(held)}  # the seed draws
+    assert heldout_ids(problems, 0, seed=0) == set()
+    with pytest.raises(PairingError, match="leave none"):
+        heldout_ids(problems, 4, seed=0)
+    prof = SimpleNamespace(generation=SimpleNamespace(generators=["small", "mid", "big"], rejected="small"))
+    pairs = heldout_pairs(prof, traces[traces.item_id.isin(held)], scores, problems)
+    # each chosen generator vs the rejected one on every held-out prompt (big's and small's identical texts on p3
+    # carry no preference)
+    want = {(p, m) for p in held for m in ("mid", "big")} - {("p3", "big")}
+    assert set(zip(pairs.prompt_id, pairs.chosen_model)) == want
+    assert (pairs.rejected_model == "small").all()
+    assert heldout_pairs(prof, traces.iloc[:0], scores, problems).empty
