@@ -4,9 +4,11 @@ PROFILE ?= tiny
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 PIP     := $(PY) -m pip
-RUN      = $(PY) -m delta_utils.pipeline
+RUN      = $(PY) -m delta_utils.runner.pipeline
 RUNS    := runs/$(PROFILE)
-STAGES  := 01_generate 02_judge 03_pair 04_train 05_evaluate 06_analyze
+# the stages, in order, from their one registry (delta_utils/profile/rundir.py; each has a rule below, which
+# tests/test_docs.py checks); listed once .venv exists, as TRAIN_RUNS is
+STAGES  := $(shell test -x $(PY) && $(RUN) stages 2>/dev/null)
 # one id per `make` invocation, so the timing report can tell what ran now from what was skipped
 export DELTA_LAB_SESSION ?= $(shell date +%s%N)
 export PYTHONUNBUFFERED := 1
@@ -40,7 +42,7 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt
 
 # llama.cpp's server compiled for this CPU (AVX-512/VNNI where present; AMX off: its tile loads fault in these
 # VMs), built once by `make all` (`make test` does not need it), from the llama.cpp inside the pinned
-# llama-cpp-python sdist; a static binary in $(VENV)/bin, which delta_utils.serve then runs instead of
+# llama-cpp-python sdist; a static binary in $(VENV)/bin, which delta_utils.serving.serve then runs instead of
 # xllamacpp's AVX2-only server (bench/judge_modes.py: 1.5x faster judging here). 5-10 min to build on 2 cores,
 # once. DELTA_LAB_LLAMA_SERVER=xllamacpp goes back to the wheel.
 LLAMA_CPP_PYTHON := 0.3.36
@@ -79,12 +81,12 @@ $(VENV)/bin/llama-server: | $(VENV)/.installed
 	@$(RUN) run $@ --profile $(PROFILE)
 # the training grid: one target (and one executed notebook) per run, so `make -j` can spread them.
 # (Listed from the profile once .venv exists; on a fresh clone `make all` re-reads this after setup.)
-TRAIN_RUNS := $(shell test -x $(PY) && $(PY) -m delta_utils.pipeline runs --profile $(PROFILE) 2>/dev/null)
+TRAIN_RUNS := $(shell test -x $(PY) && $(PY) -m delta_utils.runner.pipeline runs --profile $(PROFILE) 2>/dev/null)
 # ACCELERATE_CONFIG=configs/accelerate/zero3.yaml (or fsdp.yaml): train each run with `accelerate launch`
 # on several GPUs instead of through the notebook
 train-%: 03_pair
 ifdef ACCELERATE_CONFIG
-	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) -m delta_utils.train --profile $(PROFILE) --run $*
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) -m delta_utils.stages.train --profile $(PROFILE) --run $*
 else
 	@$(RUN) run 04_train --run $* --profile $(PROFILE)
 endif
@@ -99,13 +101,13 @@ endif
 # runs/<profile>/push/ only. The token comes from HF_TOKEN in the environment.
 push: setup
 	@test -n "$(REPO)" || { echo "make push needs REPO=user/name"; exit 2; }
-	@$(PY) -m delta_utils.export --profile $(PROFILE) --repo $(REPO) $(if $(DRY_RUN),--dry-run)
+	@$(PY) -m delta_utils.runner.export --profile $(PROFILE) --repo $(REPO) $(if $(DRY_RUN),--dry-run)
 
 # the per-stage timing table; also writes figures/$(PROFILE)/timings.md from runs/$(PROFILE)/timings.jsonl
 report:
 	@$(RUN) report --profile $(PROFILE)
 
-# the profile reference in docs/profiles.md, from the descriptions in delta_utils/config.py (a test keeps them in sync)
+# the profile reference in docs/profiles.md, from the descriptions in delta_utils/profile/config.py (a test keeps them in sync)
 docs: setup
 	@$(RUN) fields --write > /dev/null
 
@@ -117,7 +119,7 @@ check: setup
 # (TASKS=gsm8k,mmlu_pro LIMIT=50 LOCAL=gsm8k=../shared/data/gsm8k/test.jsonl,math500=data/math500.jsonl
 #  MODELS=base,dpo_x FEWSHOT=5; LOCAL names a local file per benchmark, LOCAL_GSM8K=FILE is gsm8k's alone)
 lm-eval: setup
-	$(PY) -m delta_utils.lmeval --profile $(PROFILE) $(if $(TASKS),--tasks $(TASKS)) $(if $(LIMIT),--limit $(LIMIT)) \
+	$(PY) -m delta_utils.runner.lmeval --profile $(PROFILE) $(if $(TASKS),--tasks $(TASKS)) $(if $(LIMIT),--limit $(LIMIT)) \
 		$(if $(LOCAL_GSM8K),--gsm8k-path $(LOCAL_GSM8K)) $(if $(LOCAL),--local $(LOCAL)) $(if $(MODELS),--models $(MODELS)) \
 		$(if $(FEWSHOT),--num-fewshot $(FEWSHOT)) $(if $(MAX_GEN_TOKS),--max-gen-toks $(MAX_GEN_TOKS))
 

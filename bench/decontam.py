@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from delta_utils.decontam import overlaps  # noqa: E402
-from delta_utils.tasks import make_problems  # noqa: E402
-from delta_utils.tasks.benchmarks import load_benchmark  # noqa: E402
+from delta_utils.data.decontam import overlaps  # noqa: E402
+from delta_utils.data.tasks import make_problems  # noqa: E402
+from delta_utils.data.tasks.benchmarks import load_benchmark  # noqa: E402
 
 GSM8K = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
 

@@ -21,13 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from delta_utils.config import load_profile  # noqa: E402
-from delta_utils.decontam import eval_sets  # noqa: E402
-from delta_utils.engine import _load_hf, hf_complete  # noqa: E402
-from delta_utils.evaluate import set_sampling  # noqa: E402
-from delta_utils.generate import requests_for  # noqa: E402
-from delta_utils.models import model_path  # noqa: E402
-from delta_utils.store import RecordCache  # noqa: E402
+from delta_utils.core.store import RecordCache  # noqa: E402
+from delta_utils.data.decontam import eval_sets  # noqa: E402
+from delta_utils.profile.config import load_profile  # noqa: E402
+from delta_utils.serving.engine import _load_hf, hf_complete, requests_for  # noqa: E402
+from delta_utils.serving.models import model_path  # noqa: E402
+from delta_utils.stages.evaluate import set_sampling  # noqa: E402
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from delta_utils import models  # noqa: E402
-from delta_utils.config import ServerSpec  # noqa: E402
-from delta_utils.engine import Request, complete, endpoint, hf_complete, model_identity  # noqa: E402
-from delta_utils.store import RecordCache  # noqa: E402
-from delta_utils.tasks import chat_prompt, make_problems  # noqa: E402
+from delta_utils.core.store import RecordCache  # noqa: E402
+from delta_utils.data.tasks import chat_prompt, make_problems  # noqa: E402
+from delta_utils.profile.config import ServerSpec  # noqa: E402
+from delta_utils.serving import models  # noqa: E402
+from delta_utils.serving.engine import Request, complete, endpoint, hf_complete, model_identity  # noqa: E402
 
 
 def rss_of_tree_mb(pid: int) -> float:

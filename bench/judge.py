@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from delta_utils.config import ServerSpec  # noqa: E402
-from delta_utils.engine import complete, endpoint, model_identity  # noqa: E402
-from delta_utils.judge import _request  # noqa: E402
-from delta_utils.store import RecordCache  # noqa: E402
-from delta_utils.tasks import make_problems  # noqa: E402
+from delta_utils.core.store import RecordCache  # noqa: E402
+from delta_utils.data.tasks import make_problems  # noqa: E402
+from delta_utils.profile.config import ServerSpec  # noqa: E402
+from delta_utils.serving.engine import complete, endpoint, model_identity  # noqa: E402
+from delta_utils.stages.judge import _request  # noqa: E402
 
 
 def solution(p) -> str:

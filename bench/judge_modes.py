@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from delta_utils.judge import RESPONSE_FORMAT, TOP_LOGPROBS  # noqa: E402
-from delta_utils.models import gguf_path  # noqa: E402
-from delta_utils.rubric import DIMENSION_NAMES, judge_messages, reply_prefix  # noqa: E402
-from delta_utils.serve import llama_server_binary, llamacpp_server  # noqa: E402
+from delta_utils.data.rubric import DIMENSION_NAMES, judge_messages, reply_prefix  # noqa: E402
+from delta_utils.serving.models import gguf_path  # noqa: E402
+from delta_utils.serving.serve import llama_server_binary, llamacpp_server  # noqa: E402
+from delta_utils.stages.judge import RESPONSE_FORMAT, TOP_LOGPROBS  # noqa: E402
 
 
 def bodies(mode: str, messages: list[dict], picks: list[int]) -> dict:

@@ -24,9 +24,9 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
-from delta_utils.config import CONFIG_DIR, load_profile  # noqa: E402
-from delta_utils.judge import validate  # noqa: E402
-from delta_utils.models import gguf_path  # noqa: E402
+from delta_utils.profile.config import CONFIG_DIR, load_profile  # noqa: E402
+from delta_utils.serving.models import gguf_path  # noqa: E402
+from delta_utils.stages.judge import validate  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
   A. TRL defaults: full fine-tuning, gradient checkpointing on, a reference forward every step;
   B. the project's tiny configuration: LoRA r16 on all linear layers, gradient checkpointing off,
      bf16 autocast where the CPU has native bf16 units (AMX / AVX512-BF16), reference log-probs
-     precomputed once and persisted (delta_utils.train);
+     precomputed once and persisted (delta_utils.stages.train);
   C. B again, as a second run of the grid: DPO on a subset of the same pool, KTO on the same pool (its
      KL term pairs each prompt with a neighbour's completion, so a subset has new (prompt, completion)
      combinations); its reference log-probs come from the store (no forward).
@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml  # noqa: E402
 
-from delta_utils.config import CONFIG_DIR, RunSpec, load_profile  # noqa: E402
-from delta_utils.stages import write_table  # noqa: E402
-from delta_utils.tasks import chat_prompt, make_problems  # noqa: E402
+from delta_utils.data.tasks import chat_prompt, make_problems  # noqa: E402
+from delta_utils.profile.config import CONFIG_DIR, RunSpec, load_profile  # noqa: E402
+from delta_utils.profile.rundir import write_table  # noqa: E402
 
 
 def pairs(n: int):
@@ -71,7 +71,7 @@ def main() -> None:
     os.environ["DELTA_LAB_RUNS"] = str(root / "runs")
     from transformers import TrainerCallback
 
-    import delta_utils.train as T
+    import delta_utils.stages.train as T
 
     times: dict[str, list[float]] = {}
 
@@ -86,7 +86,7 @@ def main() -> None:
             times.setdefault(self.key, []).append(time.monotonic() - self.t)
 
     if a.set:
-        from delta_utils.stages import read_table
+        from delta_utils.profile.rundir import read_table
 
         data = read_table(a.set).iloc[: a.pairs].reset_index(drop=True)
     else:

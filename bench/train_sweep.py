@@ -50,7 +50,7 @@ SETTINGS = {
 
 
 def profile_for(root: Path, name: str, method: str, hp: dict):
-    from delta_utils.config import CONFIG_DIR, load_profile
+    from delta_utils.profile.config import CONFIG_DIR, load_profile
 
     data = yaml.safe_load((CONFIG_DIR / "tiny.yaml").read_text())
     data["name"] = name
@@ -66,8 +66,8 @@ def prepare(root: Path, source: Path, heldout: int) -> None:
     """The training set (SET minus the held-out prompts) and the held-out pairs, from an existing run."""
     import pandas as pd
 
-    from delta_utils.pairing import heldout_ids
-    from delta_utils.stages import read_table, write_table
+    from delta_utils.profile.rundir import read_table, write_table
+    from delta_utils.stages.pairing import heldout_ids
 
     problems = read_table(source / "01_generate" / "problems.jsonl")
     held = heldout_ids(problems, heldout, seed=0)
@@ -95,7 +95,7 @@ def one(root: Path, name: str, stage: str) -> dict:
             (run / "cache").symlink_to(root / "cache")  # base answers and reference log-probs: computed once
         import transformers
 
-        from delta_utils import train
+        from delta_utils.stages import train
 
         steps: list[float] = []
 
@@ -120,8 +120,8 @@ def one(root: Path, name: str, stage: str) -> dict:
         return {"train_s": round(time.monotonic() - t0, 1), "s_per_step": round(per_step, 2),
                 "precision": meta["precision"], "pairs": meta["pairs"], "steps": meta["steps"],
                 "train_peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
-    from delta_utils import evaluate, likelihood
-    from delta_utils.stats import compare
+    from delta_utils.core.stats import compare
+    from delta_utils.stages import evaluate, likelihood
 
     t0 = time.monotonic()
     records = evaluate.run(prof)

@@ -28,15 +28,16 @@
 profile = "tiny"
 
 # %%
-from delta_utils import quiet
+from delta_utils.core import quiet
 
-quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/core/quiet.py
 
 from IPython.display import Markdown, display
 
-from delta_utils import examples, generate
-from delta_utils.config import load_profile
-from delta_utils.stages import read_table
+from delta_utils.profile.config import load_profile
+from delta_utils.profile.rundir import read_table
+from delta_utils.stages import generate
+from delta_utils.study.examples import generate as examples  # what this notebook shows (study/examples/generate.py)
 
 prof = load_profile(profile)
 print(prof.description)

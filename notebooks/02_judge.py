@@ -4,7 +4,7 @@
 # **In the study.** Sample-level delta is, for each preference pair, the judged quality of the
 # chosen trace minus that of the rejected one. An LLM judge scores every trace on five 1–5
 # dimensions — factuality, strategy coherence, step coherence, numerical precision and
-# signal-to-noise — `samples` times, and we average. The rubric lives in `delta_utils/rubric.py`;
+# signal-to-noise — `samples` times, and we average. The rubric lives in `delta_utils/data/rubric.py`;
 # its hash is part of every cache key.
 #
 # **Reads:** `01_generate/traces.jsonl`, `problems.jsonl`. **Writes:** `runs/<profile>/02_judge/`
@@ -29,15 +29,16 @@
 profile = "tiny"
 
 # %%
-from delta_utils import quiet
+from delta_utils.core import quiet
 
-quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/core/quiet.py
 
 from IPython.display import Markdown, display
 
-from delta_utils import examples, judge
-from delta_utils.config import REPO_ROOT, load_profile
-from delta_utils.stages import read_table
+from delta_utils.profile.config import REPO_ROOT, load_profile
+from delta_utils.profile.rundir import read_table
+from delta_utils.stages import judge
+from delta_utils.study.examples import judge as examples  # what this notebook shows (study/examples/judge.py)
 
 prof = load_profile(profile)
 judgments, scores = judge.run(prof)
@@ -80,7 +81,7 @@ else:
 
 # %% [markdown]
 # **Judge vs verifier.** On procedural problems the true intermediate results are known, so a
-# programmatic verifier (`delta_utils/verify.py`) scores the same five dimensions mechanically.
+# programmatic verifier (`delta_utils/data/verify.py`) scores the same five dimensions mechanically.
 # Spearman's rho between the judge's mean and the verifier's score, per dimension, with a
 # bootstrap 95 % CI: near 0 means the judge's scores on that dimension carry little of what the
 # verifier measures.

@@ -20,15 +20,16 @@
 profile = "tiny"
 
 # %%
-from delta_utils import quiet
+from delta_utils.core import quiet
 
-quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/core/quiet.py
 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from delta_utils import examples, pairing
-from delta_utils.config import load_profile
+from delta_utils.profile.config import load_profile
+from delta_utils.stages import pairing
+from delta_utils.study.examples import pair as examples  # what this notebook shows (study/examples/pair.py)
 
 prof = load_profile(profile)
 sets = pairing.run(prof)

@@ -21,14 +21,16 @@ profile = "tiny"
 runs = []
 
 # %%
-from delta_utils import quiet
+from delta_utils.core import quiet
 
-quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/core/quiet.py
 
 import json
 
-from delta_utils import examples, train
-from delta_utils.config import load_profile
+from delta_utils.profile import rundir
+from delta_utils.profile.config import load_profile
+from delta_utils.stages import train
+from delta_utils.study.examples import train as examples  # what this notebook shows (study/examples/train.py)
 
 prof = load_profile(profile)
 done = train.run(prof, names=runs or None)
@@ -47,7 +49,7 @@ done.reindex(columns=["name", "pairs", "steps", "wall_s", "s_per_step", "device"
 
 # %%
 first = (runs or [r.name for r in prof.train.runs])[0]
-examples.training_config(json.loads((train.run_dir(prof, first) / "run.json").read_text()))
+examples.training_config(json.loads((rundir.trained_run_dir(prof, first) / "run.json").read_text()))
 
 # %%
 logs = train.training_logs(prof)

@@ -25,14 +25,15 @@
 profile = "tiny"
 
 # %%
-from delta_utils import quiet
+from delta_utils.core import quiet
 
-quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/core/quiet.py
 
 from IPython.display import Markdown, display
 
-from delta_utils import evaluate, examples
-from delta_utils.config import load_profile
+from delta_utils.profile.config import load_profile
+from delta_utils.stages import evaluate
+from delta_utils.study.examples import evaluate as examples  # what this notebook shows (study/examples/evaluate.py)
 
 prof = load_profile(profile)
 records = evaluate.run(prof)
@@ -64,7 +65,7 @@ display(Markdown(examples.prediction_markdown(examples.prediction_example(record
 # new prompts. CIs treat the prompt as the unit (a prompt's pairs share their rejected trace).
 
 # %%
-from delta_utils import likelihood  # noqa: E402
+from delta_utils.stages import likelihood  # noqa: E402
 
 learned = likelihood.stage_preference(prof.run_dir(), prof.train.hparams.beta)
 learned
@@ -74,16 +75,14 @@ learned
 # checkpoint gives each item's reference answer ("The answer is X.", teacher-forced after the same
 # prompt) moves with any change of the policy. Below: each run's mean change over the base policy
 # in nats per item, with a 95 % CI over items, the exact sign-flip test's p-value and the share of items
-# whose reference answer became more likely (`delta_utils/likelihood.py`).
+# whose reference answer became more likely (`delta_utils/stages/likelihood.py`).
 
 # %%
 moved = likelihood.stage_shifts(prof.run_dir())
 moved
 
 # %%
-from delta_utils import figures  # noqa: E402
-
-figures.learning_signal_figure(learned, moved)
+examples.learning_signal_figure(learned, moved)
 
 # %% [markdown]
 # **Figure.** One row per run. Left: its held-out preference accuracy, 0.5 dashed. Middle: its mean

@@ -15,7 +15,7 @@
 # `figures/<profile>/findings.{csv,md}`, `gains.csv` (every run minus the base policy, per domain),
 # `diagnostics.csv` and `results.md` (the README links them).
 #
-# **Statistics** (`delta_utils/stats.py`). Accuracy changes are paired over evaluation items (the
+# **Statistics** (`delta_utils/core/stats.py`). Accuracy changes are paired over evaluation items (the
 # same items for the run and the base policy). Differences get Tango's score interval and test
 # (exact McNemar for superiority), single accuracies Clopper–Pearson; top-k vs random permutes the
 # run labels within each item; the MDE comes from the exact McNemar test's power. Each row has one
@@ -30,14 +30,14 @@
 profile = "tiny"
 
 # %%
-from delta_utils import quiet
+from delta_utils.core import quiet
 
-quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/quiet.py
+quiet.setup()  # progress bars suited to where this runs, known library warnings filtered: delta_utils/core/quiet.py
 
 from IPython.display import Markdown, display
 
-from delta_utils import analyze, figures, findings, tables
-from delta_utils.config import load_profile
+from delta_utils.profile.config import load_profile
+from delta_utils.study import analyze, figures, findings, tables
 
 prof = load_profile(profile)
 t = tables.load(prof)  # every stage's outputs, read once; each figure below draws from these tables alone

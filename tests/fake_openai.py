@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from delta_utils.rubric import DIMENSION_NAMES
+from delta_utils.data.rubric import DIMENSION_NAMES
 
 TRANSPORT_FAULTS = ["429", "500", "503", "reset", "slow"]
 CONTENT_FAULTS = ["truncated", "missing_dim", "out_of_range", "empty"]

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from delta_utils.config import REPO_ROOT, load_profile
-from delta_utils.stages import STAGES
-from delta_utils.store import atomic_write_json
+from delta_utils.core.store import atomic_write_json
+from delta_utils.profile.config import REPO_ROOT, load_profile
+from delta_utils.profile.rundir import STAGES
 
 SMOKE = load_profile("smoke")  # the grid as configs/smoke.yaml defines it
 GRID = [r.name for r in SMOKE.train.runs]
@@ -27,8 +27,8 @@ FAKE_KEY = "sk-fake-9d2c41-never-write-me"
 
 def run_stage(stage: str, env: dict, run: str | None = None) -> subprocess.CompletedProcess:
     extra = ["--run", run] if run else []
-    return subprocess.run([sys.executable, "-m", "delta_utils.pipeline", "run", stage, "--profile", "smoke", *extra],
-                          env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+    return subprocess.run([sys.executable, "-m", "delta_utils.runner.pipeline", "run", stage, "--profile", "smoke",
+                           *extra], env=env, capture_output=True, text=True, cwd=REPO_ROOT)
 
 
 def run_pipeline(root: Path, env: dict, stages=STAGES):

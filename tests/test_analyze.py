@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from delta_utils import analyze, findings, stats, tables
-from delta_utils.config import REPO_ROOT, load_profile
+from delta_utils.core import stats
+from delta_utils.profile.config import REPO_ROOT, load_profile
+from delta_utils.study import analyze, figures, findings, tables
 
 
 @pytest.fixture
@@ -150,7 +151,7 @@ def test_diagnostics_measure_the_targets(smoke, tmp_path, monkeypatch):
     """Gap, cut-off share, judge-verifier agreement and self-preference on hand-made traces with known answers."""
     from statsmodels.stats.proportion import proportion_confint
 
-    from delta_utils.rubric import DIMENSION_NAMES
+    from delta_utils.data.rubric import DIMENSION_NAMES
 
     monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
     rng = np.random.default_rng(0)
@@ -206,8 +207,7 @@ def test_generator_gap_uses_every_sample(tmp_path, monkeypatch):
 def test_every_figure_draws_alone_on_hand_made_tables(name, tmp_path, monkeypatch):
     """Each figure function takes only the profile and the run's tables, returns the numbers it drew, shows
     itself as a PNG (what a notebook cell displays) and saves PNG + PDF + CSV."""
-    from delta_utils import figures
-    from delta_utils.rubric import DIMENSION_NAMES
+    from delta_utils.data.rubric import DIMENSION_NAMES
 
     smoke = load_profile(name)
     traces = _traces().assign(trace_id=lambda d: d["model"] + "-" + d["item_id"], sample=0)
@@ -253,7 +253,7 @@ def test_no_series_hides_under_another_and_every_run_has_its_colour():
     by side, and each training run gets a colour of its own, however many runs the grid has."""
     from matplotlib.colors import to_hex
 
-    from delta_utils import figures
+    from delta_utils.study import figures
 
     tiny = load_profile("tiny")
     runs = [r.name for r in tiny.train.runs]  # 12 runs: more than one qualitative palette holds
@@ -286,3 +286,15 @@ def test_no_series_hides_under_another_and_every_run_has_its_colour():
     assert len(xs) == 4 and len(set(xs)) == 4 and all(abs(x - 0.5) < 0.05 for x in xs)
     legend = fig.fig.axes[0].get_legend()
     assert legend is not None and legend.get_bbox_to_anchor().x0 > fig.fig.axes[0].get_window_extent().x1 - 1
+
+
+def test_06_draws_every_registered_figure_in_a_cell_of_its_own():
+    """A figure is one function in `figures.FIGURES` and one cell of 06 that draws and saves it: a figure added
+    to one and not the other fails here, not silently in a run."""
+    import re
+
+    from delta_utils.profile.config import REPO_ROOT
+
+    src = (REPO_ROOT / "notebooks" / "06_analyze.py").read_text()
+    drawn = re.findall(r"^fig = figures\.([a-z_]+)\(prof, t\)\nfig\.save\(out\)$", src, flags=re.M)
+    assert drawn == list(figures.FIGURES)

@@ -5,10 +5,10 @@ from collections import Counter
 import pytest
 from fake_openai import FakeOpenAI
 
-from delta_utils import batch
-from delta_utils.batch import complete_batch, estimate_chunks, plan_chunks
-from delta_utils.engine import Endpoint, Request
-from delta_utils.store import RecordCache
+from delta_utils.core.store import RecordCache
+from delta_utils.serving import batch
+from delta_utils.serving.batch import complete_batch, estimate_chunks, plan_chunks
+from delta_utils.serving.engine import Endpoint, Request
 
 KEY = "sk-test-batch"
 WAIT = batch._wait

@@ -7,10 +7,10 @@ import sys
 import pytest
 import yaml
 
-from delta_utils import budgets, estimate
-from delta_utils.config import CONFIG_DIR, REPO_ROOT, load_profile
-from delta_utils.plan import plan
-from delta_utils.tasks import Problem
+from delta_utils.data.tasks import Problem
+from delta_utils.profile.config import CONFIG_DIR, REPO_ROOT, load_profile
+from delta_utils.runner import budgets, estimate
+from delta_utils.runner.plan import plan
 
 
 def _variant(tmp_path, base: str, edit) -> "object":
@@ -64,8 +64,8 @@ def test_judge_context_counts_the_rubric_the_question_and_a_whole_trace(tmp_path
 
 def test_make_check_exits_2_and_names_the_field(tmp_path):
     p = _variant(tmp_path, "gpu1", lambda d: d["evaluate"]["server"].update(max_model_len=3000))
-    r = subprocess.run([sys.executable, "-m", "delta_utils.pipeline", "check", "--profile", str(p)], cwd=REPO_ROOT,
-                       capture_output=True, text=True, env=dict(os.environ))
+    r = subprocess.run([sys.executable, "-m", "delta_utils.runner.pipeline", "check", "--profile", str(p)],
+                       cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 2 and "evaluate.server.max_model_len" in r.stderr, r.stderr[-2000:]
 
 
@@ -95,7 +95,7 @@ def test_gpu1_is_estimated_at_four_hours_or_less_and_the_estimate_follows_the_pr
 
 
 def _sizes(name):
-    from delta_utils.plan import _count
+    from delta_utils.runner.plan import _count
 
     return {s.name: _count(s, False)[0] for s in load_profile(name).evaluate.sets}
 

@@ -4,9 +4,9 @@ import json
 import pytest
 from conftest import SHARED
 
-from delta_utils.tasks import Problem, make_problems
-from delta_utils.tasks.benchmarks import BENCHMARKS, load_benchmark
-from delta_utils.tasks.checking import check
+from delta_utils.data.tasks import Problem, make_problems
+from delta_utils.data.tasks.benchmarks import BENCHMARKS, load_benchmark
+from delta_utils.data.tasks.checking import check
 
 DATA = SHARED / "data"
 needs_shared = pytest.mark.skipif(not DATA.is_dir(), reason="../shared is absent")
@@ -135,14 +135,7 @@ def test_agreement_with_hand_labels_on_real_model_solutions():
 
 
 # ---------------------------------------------------------------- issue 29: rounding-aware numbers, prose answers
-from delta_utils.tasks.checking import (  # noqa: E402
-    _leading_number,
-    _to_float,
-    checkable,
-    is_prose,
-    math_equal,
-    text_equal,
-)
+from delta_utils.data.tasks.checking import _leading_number, _to_float, checkable, is_prose, math_equal, text_equal  # noqa: E402
 
 
 @pytest.mark.parametrize("pred, gold, ok", [

@@ -5,8 +5,8 @@ import sys
 import pytest
 import yaml
 
-from delta_utils.config import CONFIG_DIR, ProfileError, load_profile
-from delta_utils.stages import STAGES
+from delta_utils.profile.config import CONFIG_DIR, ProfileError, load_profile
+from delta_utils.profile.rundir import STAGES
 
 
 @pytest.mark.parametrize("name", ["smoke", "tiny", "paper"])
@@ -61,7 +61,7 @@ def test_unknown_profile_lists_known():
 
 def test_bad_profile_fails_fast_from_the_command_line(tmp_path):
     bad = _write(tmp_path, lambda d: d["train_prompts"].update(n=-1))
-    r = subprocess.run([sys.executable, "-m", "delta_utils.pipeline", "check", "--profile", str(bad)],
+    r = subprocess.run([sys.executable, "-m", "delta_utils.runner.pipeline", "check", "--profile", str(bad)],
                        capture_output=True, text=True)
     # refused at validation, before anything is loaded: a one-line error naming the field, no traceback
     assert r.returncode == 2
@@ -95,7 +95,7 @@ def test_eval_set_domains(tmp_path):
 
 
 def test_hub_benchmark_offline_says_what_to_do():
-    code = "from delta_utils.tasks.benchmarks import load_benchmark\nload_benchmark('math500')"
+    code = "from delta_utils.data.tasks.benchmarks import load_benchmark\nload_benchmark('math500')"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     assert r.returncode != 0 and "local JSONL/Parquet" in r.stderr
@@ -105,7 +105,7 @@ def test_stage_refuses_to_start_without_disk(monkeypatch, runs_dir):
     import shutil
     from collections import namedtuple
 
-    from delta_utils import pipeline
+    from delta_utils.runner import pipeline
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 10**12, 10**8))
@@ -119,7 +119,7 @@ def test_stage_refuses_to_start_without_disk(monkeypatch, runs_dir):
     ('{"problem": "What is 2 + 2?", "solution": "4"}\n', "lacks a field .*'problem', 'solution'.*openai/gsm8k"),
 ])
 def test_user_supplied_benchmark_file_errors(tmp_path, content, msg):
-    from delta_utils.tasks.benchmarks import load_benchmark
+    from delta_utils.data.tasks.benchmarks import load_benchmark
 
     f = tmp_path / "mine.jsonl"
     f.write_text(content)
@@ -131,7 +131,7 @@ def test_timing_table_is_written_from_the_runners_measurements(tmp_path, monkeyp
     """figures/<profile>/timings.md comes from runs/<profile>/timings.jsonl: the last real run of each stage."""
     import json
 
-    from delta_utils.pipeline import timings_markdown, write_timings
+    from delta_utils.runner.pipeline import timings_markdown, write_timings
 
     monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
     monkeypatch.setenv("DELTA_LAB_FIGURES", str(tmp_path / "figures"))
@@ -162,7 +162,7 @@ def test_timing_table_is_written_from_the_runners_measurements(tmp_path, monkeyp
 
 
 def test_a_session_is_cold_when_it_starts_on_empty_caches(tmp_path, monkeypatch):
-    from delta_utils.pipeline import _log, _session_is_cold
+    from delta_utils.runner.pipeline import _log, _session_is_cold
 
     monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
     monkeypatch.setenv("DELTA_LAB_SESSION", "s1")
@@ -178,8 +178,8 @@ def test_a_session_is_cold_when_it_starts_on_empty_caches(tmp_path, monkeypatch)
 
 
 def test_epochs_give_each_run_the_steps_for_equal_passes_over_its_data(monkeypatch):
-    from delta_utils.config import TrainHParams
-    from delta_utils.train import train_steps
+    from delta_utils.profile.config import TrainHParams
+    from delta_utils.stages.train import train_steps
 
     fixed = TrainHParams(max_steps=6, batch_size=4)
     assert train_steps(fixed, 40) == train_steps(fixed, 20) == 6  # equal steps: the half set is seen twice as often
@@ -190,15 +190,15 @@ def test_epochs_give_each_run_the_steps_for_equal_passes_over_its_data(monkeypat
 
 
 def test_rerun_reason_names_what_changed():
-    from delta_utils.pipeline import rerun_reason
+    from delta_utils.runner.pipeline import rerun_reason
 
-    old = {"code": {"notebooks/03_pair.py": "a", "delta_utils/pairing.py": "b", "delta_utils/gone.py": "c"},
+    old = {"code": {"notebooks/03_pair.py": "a", "delta_utils/stages/pairing.py": "b", "delta_utils/gone.py": "c"},
            "sections": {"pairing": "s", "generation": "g"}, "upstream": {"01_generate": "u", "02_judge": "v"}}
-    new = {"code": {"notebooks/03_pair.py": "a", "delta_utils/pairing.py": "B", "delta_utils/new.py": "d"},
+    new = {"code": {"notebooks/03_pair.py": "a", "delta_utils/stages/pairing.py": "B", "delta_utils/new.py": "d"},
            "sections": {"pairing": "S", "generation": "g"}, "upstream": {"01_generate": "u", "02_judge": "V"}}
     why = rerun_reason({"key": "k0", "status": "ok", "inputs": old}, new, "k1")
     assert why == ("changed code: delta_utils/gone.py (no longer imported), delta_utils/new.py (newly imported), "
-                   "delta_utils/pairing.py; changed profile sections: pairing; changed outputs of 02_judge")
+                   "delta_utils/stages/pairing.py; changed profile sections: pairing; changed outputs of 02_judge")
     assert rerun_reason({}, new, "k1") == "no earlier run"
     assert rerun_reason({"key": "k1", "status": "failed", "inputs": new}, new, "k1") == "the last run failed"
     assert "no per-input hashes" in rerun_reason({"key": "k0", "status": "ok"}, new, "k1")
@@ -208,8 +208,8 @@ def test_rerun_reason_names_what_changed():
 def test_every_profile_field_is_described_and_the_reference_in_docs_is_current(tmp_path):
     """Each field of the schema carries a description, and docs/profiles.md's reference is generated from them
     (`make docs` rewrites it, leaving the prose around it alone)."""
-    from delta_utils.config import field_reference, field_reference_markdown
-    from delta_utils.pipeline import PROFILE_REFERENCE, profile_reference_block, write_profile_reference
+    from delta_utils.profile.config import field_reference, field_reference_markdown
+    from delta_utils.runner.pipeline import PROFILE_REFERENCE, profile_reference_block, write_profile_reference
 
     rows = field_reference()
     assert len(rows) > 100 and not [r["field"] for r in rows if not r["description"]]
@@ -248,3 +248,18 @@ def test_base_profile_errors(tmp_path):
     (tmp_path / "d.yaml").write_text("base: [tiny, smoke]\n")
     with pytest.raises(ProfileError, match="must name one profile"):
         load_profile(tmp_path / "d.yaml")
+
+
+def test_validating_a_profile_registers_nothing_and_loading_registers_its_own_models(tmp_path, monkeypatch):
+    from delta_utils.profile.config import Profile
+    from delta_utils.serving import models
+
+    monkeypatch.setitem(models.REGISTRY, "my-policy", None)  # so that teardown removes what loading registers
+    monkeypatch.delitem(models.REGISTRY, "my-policy")
+    own = {"name": "my-policy", "family": "smollm2", "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "params_m": 135}
+    p = _write(tmp_path, lambda d: (d.setdefault("models", []).append(own), d["train"].update(policy="my-policy")))
+    data = yaml.safe_load(p.read_text()) | {"name": "x"}
+    assert Profile.model_validate(data).train.policy == "my-policy"  # known to the profile being validated
+    assert "my-policy" not in models.REGISTRY  # but validation changed no global state
+    load_profile(p)
+    assert models.get_spec("my-policy").hub_id == own["hub_id"]

@@ -3,10 +3,19 @@ import dataclasses
 import pytest
 from conftest import SHARED
 
-from delta_utils.config import TaskSpec
-from delta_utils.decontam import ContaminationError, _ngrams, check, normalise, overlaps, report_text, summary, text_of
-from delta_utils.tasks import Problem, load_tasks, make_problems
-from delta_utils.tasks.benchmarks import load_benchmark
+from delta_utils.data.decontam import (
+    ContaminationError,
+    _ngrams,
+    check,
+    normalise,
+    overlaps,
+    report_text,
+    summary,
+    text_of,
+)
+from delta_utils.data.tasks import Problem, load_tasks, make_problems
+from delta_utils.data.tasks.benchmarks import load_benchmark
+from delta_utils.profile.config import TaskSpec
 
 GSM8K = SHARED / "data" / "gsm8k"
 # 40 distinct words: a benchmark passage long enough for any window of 13

@@ -11,7 +11,7 @@ import pytest
 from safetensors.torch import load_file
 from smoke_run import GRID, SMOKE_TEST, handoff_file, run_pipeline, smoke_env, wait_for
 
-from delta_utils.stages import STAGES
+from delta_utils.profile.rundir import STAGES
 
 
 @pytest.mark.slow

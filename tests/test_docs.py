@@ -5,7 +5,7 @@ import json
 import re
 from pathlib import Path
 
-from delta_utils.config import REPO_ROOT
+from delta_utils.profile.config import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
@@ -80,8 +80,8 @@ def test_nothing_in_the_package_writes_the_readme():
 def test_report_and_fields_write_outside_the_readme(runs_dir, capsys):
     """`make report` writes figures/<profile>/timings.md, `make docs` docs/profiles.md's reference; neither
     touches the README."""
-    from delta_utils import pipeline
-    from delta_utils.stages import STAGES
+    from delta_utils.profile.rundir import STAGES
+    from delta_utils.runner import pipeline
 
     before = README.read_bytes()
     (runs_dir / "runs" / "smoke").mkdir(parents=True)
@@ -91,3 +91,24 @@ def test_report_and_fields_write_outside_the_readme(runs_dir, capsys):
     assert "| 06_analyze | 10 | 100 |" in (runs_dir / "figures" / "smoke" / "timings.md").read_text()
     assert pipeline.main(["fields"]) == 0 and "**`train`**" in capsys.readouterr().out
     assert README.read_bytes() == before
+
+
+def test_every_stage_of_the_registry_has_its_notebook_module_and_make_rule():
+    """One stage registry (profile/rundir.py): each stage's notebook exists, its module runs it under that name
+    (STAGE), the Makefile has its rule in the registry's order, and `pipeline stages` prints the registry."""
+    import importlib
+    import subprocess
+    import sys
+
+    from delta_utils.profile.rundir import REGISTRY, STAGES
+
+    make = (REPO_ROOT / "Makefile").read_text()
+    rules = [m.group(1) for m in re.finditer(r"^(\d\d_[a-z]+):", make, flags=re.M)]
+    assert rules == STAGES
+    for s in REGISTRY.values():
+        assert (REPO_ROOT / "notebooks" / f"{s.name}.py").is_file(), s.name
+        mod = importlib.import_module(f"delta_utils.{s.module}")
+        assert mod.STAGE == s.name and callable(mod.run), s.module
+    out = subprocess.run([sys.executable, "-m", "delta_utils.runner.pipeline", "stages"], capture_output=True,
+                         text=True, check=True, cwd=REPO_ROOT).stdout.split()
+    assert out == STAGES

@@ -4,12 +4,12 @@ import urllib.request
 
 import pytest
 
-from delta_utils import models
-from delta_utils.config import ServerSpec
-from delta_utils.engine import Request, complete, endpoint, model_identity
-from delta_utils.serve import ServerError, llama_server_binary, llamacpp_server, port_in_use
-from delta_utils.store import RecordCache
-from delta_utils.tasks import chat_prompt, make_problems
+from delta_utils.core.store import RecordCache
+from delta_utils.data.tasks import chat_prompt, make_problems
+from delta_utils.profile.config import ServerSpec
+from delta_utils.serving import models
+from delta_utils.serving.engine import Request, complete, endpoint, model_identity
+from delta_utils.serving.serve import ServerError, llama_server_binary, llamacpp_server, port_in_use
 
 SAMPLING = {"temperature": 0.7, "top_p": 0.95, "max_tokens": 24, "seed": 0, "n": 1, "stop": []}
 

@@ -2,7 +2,7 @@
 import tomllib
 import yaml
 
-from delta_utils.config import REPO_ROOT
+from delta_utils.profile.config import REPO_ROOT
 
 
 def test_environment_yml_matches_pyproject():

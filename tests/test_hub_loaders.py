@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from delta_utils.benchmark_specs import BENCHMARKS, MATH_SUBJECTS, BenchmarkSpec
-from delta_utils.tasks.benchmarks import load_benchmark
-from delta_utils.tasks.checking import check
+from delta_utils.data.benchmark_specs import BENCHMARKS, MATH_SUBJECTS, BenchmarkSpec
+from delta_utils.data.tasks.benchmarks import load_benchmark
+from delta_utils.data.tasks.checking import check
 
 HUB = Path(__file__).parent / "data" / "hub"
 ON_HUB = sorted(n for n, b in BENCHMARKS.items() if b.on_hub)
@@ -31,10 +31,29 @@ def test_every_hub_benchmark_has_a_fixture_and_a_source(name):
 
 def test_plain_string_hub_is_refused():
     with pytest.raises(TypeError, match="tuple of 1-2 strings"):
-        BenchmarkSpec(hub="org/name", split="test", domain="in")
+        BenchmarkSpec(hub="org/name", split="test", domain="in", normalise="_gsm8k")
     with pytest.raises(TypeError):
-        BenchmarkSpec(("org/name", "config", "extra"), "test", "in")
-    assert BenchmarkSpec(("org/name",), "test", "in").source == "the hub dataset 'org/name'"
+        BenchmarkSpec(("org/name", "config", "extra"), "test", "in", normalise="_gsm8k")
+    assert BenchmarkSpec(("org/name",), "test", "in", normalise="_gsm8k").source == "the hub dataset 'org/name'"
+    with pytest.raises(ValueError, match="normalise"):  # a record without its loader is refused
+        BenchmarkSpec(("org/name",), "test", "in")
+
+
+def test_every_record_names_loader_functions_that_exist_and_a_missing_one_fails_the_import(monkeypatch):
+    import importlib
+
+    from delta_utils.data import benchmark_specs
+    from delta_utils.data.tasks import benchmarks
+
+    for name in BENCHMARKS:
+        ld = benchmarks.loader(name)
+        assert callable(ld.normalise) and callable(ld.rows)
+    monkeypatch.setitem(benchmark_specs.BENCHMARKS, "new_bench",
+                        BenchmarkSpec(("org/new",), "test", "in", normalise="_no_such_function"))
+    with pytest.raises(ImportError, match="new_bench.normalise = '_no_such_function'"):
+        importlib.reload(benchmarks)
+    monkeypatch.delitem(benchmark_specs.BENCHMARKS, "new_bench")
+    importlib.reload(benchmarks)
 
 
 def test_gsm8k_svamp_mawps():
@@ -155,8 +174,8 @@ def test_make_check_load_data_counts_items_after_the_loaders_filters(monkeypatch
     import datasets
     import huggingface_hub
 
-    from delta_utils.config import load_profile
-    from delta_utils.plan import plan
+    from delta_utils.profile.config import load_profile
+    from delta_utils.runner.plan import plan
 
     by_hub = {spec.hub[0]: name for name, spec in BENCHMARKS.items() if spec.hub}
 

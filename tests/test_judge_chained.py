@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from delta_utils import judge
-from delta_utils.config import CONFIG_DIR, load_profile
-from delta_utils.rubric import DIMENSION_NAMES
+from delta_utils.data.rubric import DIMENSION_NAMES
+from delta_utils.profile.config import CONFIG_DIR, load_profile
+from delta_utils.stages import judge
 
 
 @pytest.mark.slow

@@ -5,9 +5,9 @@ import pytest
 import yaml
 from fake_openai import FakeOpenAI
 
-from delta_utils import judge
-from delta_utils.config import CONFIG_DIR, load_profile
-from delta_utils.rubric import DIMENSION_NAMES
+from delta_utils.data.rubric import DIMENSION_NAMES
+from delta_utils.profile.config import CONFIG_DIR, load_profile
+from delta_utils.stages import judge
 
 KEY = "sk-test-DO-NOT-LEAK-4f1c9a"
 
@@ -92,10 +92,10 @@ def test_missing_endpoint_env(runs_dir, monkeypatch, tmp_path):
 
 
 def test_batch_api_mode_with_faults_and_resume(runs_dir, monkeypatch, tmp_path):
-    from delta_utils.batch import complete_batch
-    from delta_utils.engine import Endpoint
-    from delta_utils.judge import _request
-    from delta_utils.store import RecordCache
+    from delta_utils.core.store import RecordCache
+    from delta_utils.serving.batch import complete_batch
+    from delta_utils.serving.engine import Endpoint
+    from delta_utils.stages.judge import _request
 
     prof = _profile(tmp_path, backend="openai_batch", batch_poll_s=0.05)
     traces, problems = _traces(20)
@@ -141,7 +141,7 @@ def test_chained_scoring_with_faults_and_resume(runs_dir, monkeypatch, tmp_path)
     token fails its trace with the reason, and a rerun on a healthy endpoint asks only for unfinished chains."""
     import json
 
-    from delta_utils.rubric import reply_prefix
+    from delta_utils.data.rubric import reply_prefix
 
     prof = _profile(tmp_path, scoring="chained", samples=1, temperature=0.0)
     traces, problems = _traces(40)

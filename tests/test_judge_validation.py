@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from delta_utils.config import load_profile
-from delta_utils.judge import validate
-from delta_utils.rubric import DIMENSION_NAMES
+from delta_utils.data.rubric import DIMENSION_NAMES
+from delta_utils.profile.config import load_profile
+from delta_utils.stages.judge import validate
 
 
 @pytest.mark.slow
@@ -24,7 +24,7 @@ def test_validate_reports_an_auc_per_dimension_on_labelled_solutions(runs_dir, t
     assert t.set_index("dimension").loc["aggregate", "distinct_scores"] >= 5
     assert t["auc"].between(0, 1).all() and (t["ci_low"] <= t["auc"]).all() and (t["auc"] <= t["ci_high"]).all()
     # judged through the completions cache: asking again starts no server
-    import delta_utils.judge as judge
+    import delta_utils.stages.judge as judge
 
     def no_server(*a, **k):
         raise AssertionError("a cached validation started a judge server")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from fake_openai import FakeOpenAI
 
-from delta_utils.config import CONFIG_DIR, load_profile
+from delta_utils.profile.config import CONFIG_DIR, load_profile
 
 KEY = "sk-kill-test"
 KILLS = 10

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from delta_utils import likelihood, models
-from delta_utils.store import RecordCache
-from delta_utils.tasks import Problem, chat_prompt, make_problems
+from delta_utils.core.store import RecordCache
+from delta_utils.data.tasks import Problem, chat_prompt, make_problems
+from delta_utils.serving import models
+from delta_utils.stages import likelihood
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def policy():
 def test_the_answer_line_is_scored_as_transformers_scores_it(policy, tmp_path):
     import torch
 
-    from delta_utils.engine import _load_hf_uncached
+    from delta_utils.serving.engine import _load_hf_uncached
 
     probs = make_problems("arithmetic", 3, seed=7, max_steps=2)
     code = Problem("c", "humaneval", "def f():", "", kind="code")
@@ -47,7 +48,7 @@ def test_a_right_answer_is_more_likely_than_a_wrong_one_and_reruns_are_cached(po
         right = likelihood.answer_logliks({"a": probs}, {"base": (policy, "id")}, cache, "cpu")
         off = likelihood.answer_logliks({"a": wrong}, {"base": (policy, "id")}, cache, "cpu")
     assert (right["logp"].to_numpy() > off["logp"].to_numpy()).mean() >= 5 / 6
-    from delta_utils import engine
+    from delta_utils.serving import engine
 
     monkeypatch.setattr(engine, "_load_hf", lambda *a: (_ for _ in ()).throw(AssertionError("model loaded")))
     with RecordCache(tmp_path / "c.sqlite") as cache:
@@ -70,7 +71,7 @@ def test_vs_base_pairs_items_and_says_which_way_a_run_moved():
 
 
 def test_stage_shifts_read_what_05_wrote(tmp_path):
-    from delta_utils.stages import write_table
+    from delta_utils.profile.rundir import write_table
 
     assert likelihood.stage_shifts(tmp_path) is None  # answer_loglik off: nothing written, nothing shown
     ll = pd.DataFrame({"model": ["base", "run"] * 3, "eval_set": "s", "item_id": ["a", "a", "b", "b", "c", "c"],
@@ -95,8 +96,8 @@ def _pairs(n=3):
 def test_pair_log_probs_are_the_completion_tokens_log_probs_batched_or_not_and_cached(policy, tmp_path, monkeypatch):
     import torch
 
-    from delta_utils import engine
-    from delta_utils.engine import _load_hf_uncached
+    from delta_utils.serving import engine
+    from delta_utils.serving.engine import _load_hf_uncached
 
     pairs = _pairs()
     with RecordCache(tmp_path / "c.sqlite") as cache:
@@ -148,7 +149,7 @@ def test_heldout_preference_is_the_implicit_reward_margin_with_prompt_clustered_
     assert t.loc["mixed", "accuracy"] == pytest.approx(0.75)
     assert t.loc["mixed", "acc_low"] < 0.75 < t.loc["mixed", "acc_high"]
     # the unit is the prompt: 10 prompts give a wider interval than 20 independent pairs with the same share
-    from delta_utils.stats import proportion_ci
+    from delta_utils.core.stats import proportion_ci
 
     assert t.loc["learned", "acc_low"] < proportion_ci(np.ones(n))[0]
     assert likelihood.heldout_preference(base, 0.2).empty

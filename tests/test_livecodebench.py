@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from delta_utils.sandbox import Limits
-from delta_utils.tasks.benchmarks import load_benchmark
-from delta_utils.tasks.checking import check, code_block
-from delta_utils.tasks.livecodebench import decode_tests, grade, livecodebench_problem, release_files, same_output
-from delta_utils.tasks.prompts import question_text
+from delta_utils.core.sandbox import Limits
+from delta_utils.data.tasks.benchmarks import load_benchmark
+from delta_utils.data.tasks.checking import check, code_block
+from delta_utils.data.tasks.livecodebench import decode_tests, grade, livecodebench_problem, release_files, same_output
+from delta_utils.data.tasks.prompts import question_text
 
 FIXTURE = Path(__file__).parent / "data" / "hub" / "livecodebench.jsonl"
 FAST = Limits(cpu_s=1, wall_s=2.0)

@@ -1,5 +1,5 @@
-"""lm-evaluation-harness on a profile's checkpoints (delta_utils.lmeval): model arguments per backend, local GSM8K
-as lm-eval's own task, and the side-by-side with delta-lab's prompt and checker on the same items."""
+"""lm-evaluation-harness on a profile's checkpoints (delta_utils.runner.lmeval): model arguments per backend, local
+GSM8K as lm-eval's own task, and the side-by-side with delta-lab's prompt and checker on the same items."""
 import json
 import os
 import time
@@ -40,7 +40,7 @@ def _folders(tmp_path):
 
 
 def test_model_args_lora_vs_full(tmp_path):
-    from delta_utils.lmeval import hf_model_args, vllm_model_args
+    from delta_utils.runner.lmeval import hf_model_args, vllm_model_args
 
     base, lora, full = _folders(tmp_path)
     a = hf_model_args(base, lora, device="cpu", batch_size=4)
@@ -71,10 +71,10 @@ def test_model_args_lora_vs_full(tmp_path):
 
 
 def test_model_args_follow_the_profile_backend(tmp_path, monkeypatch):
-    from delta_utils import lmeval
-    from delta_utils.config import load_profile
-    from delta_utils.lmeval import model_args
-    from delta_utils.models import model_path
+    from delta_utils.profile.config import load_profile
+    from delta_utils.runner import lmeval
+    from delta_utils.runner.lmeval import model_args
+    from delta_utils.serving.models import model_path
 
     p = load_profile("smoke")
     _, lora, full = _folders(tmp_path)
@@ -90,7 +90,7 @@ def test_model_args_follow_the_profile_backend(tmp_path, monkeypatch):
 def test_local_task_yaml_derives_from_lm_evals_gsm8k(tmp_path):
     import yaml
 
-    from delta_utils.lmeval import builtin_task_yaml, local_task_yaml
+    from delta_utils.runner.lmeval import builtin_task_yaml, local_task_yaml
 
     # beside the shared copy lies train.jsonl: lm-eval's shots come from it, as from the hub's train split
     name = local_task_yaml("gsm8k", GSM8K, tmp_path / "t1")
@@ -111,9 +111,9 @@ def test_local_task_yaml_derives_from_lm_evals_gsm8k(tmp_path):
 def test_lm_eval_on_the_base_policy_side_by_side(runs_dir, one_thread):
     """lm-eval's GSM8K (its prompt, 1 shot, its extraction) on the smoke policy over 5 local items, and delta-lab's
     own chat prompt and checker on the same 5 items."""
-    from delta_utils import lmeval
-    from delta_utils.config import load_profile
-    from delta_utils.stages import read_table
+    from delta_utils.profile.config import load_profile
+    from delta_utils.profile.rundir import read_table
+    from delta_utils.runner import lmeval
 
     p = load_profile("smoke")
     t0 = time.monotonic()
@@ -143,7 +143,7 @@ def test_lm_eval_on_the_base_policy_side_by_side(runs_dir, one_thread):
     for k in ("delta_lab_accuracy", "lm_eval_strict_accuracy", "lm_eval_flexible_accuracy", "agreement_flexible"):
         assert 0.0 <= c[k] <= 1.0
     assert c["lm_eval_flexible_accuracy"] == r["exact_match,flexible-extract"]
-    from delta_utils.lmeval import comparison_markdown
+    from delta_utils.runner.lmeval import comparison_markdown
 
     md = comparison_markdown(comp)  # comparison.md beside the table (docs/lm-eval.md); the README is not touched
     assert md.count("\n") == 3 and f"| base | {c['task']} | 5 | {c['delta_lab_accuracy']:.1%} |" in md
@@ -172,11 +172,11 @@ def test_lm_eval_on_a_lora_run(runs_dir, one_thread):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from delta_utils import lmeval
-    from delta_utils.config import load_profile
-    from delta_utils.models import model_path
-    from delta_utils.stages import read_table
-    from delta_utils.train import run_dir
+    from delta_utils.profile.config import load_profile
+    from delta_utils.profile.rundir import read_table
+    from delta_utils.profile.rundir import trained_run_dir as run_dir
+    from delta_utils.runner import lmeval
+    from delta_utils.serving.models import model_path
 
     p = load_profile("smoke")
     name = p.train.runs[0].name

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from delta_utils import lmeval
-from delta_utils.lmeval import LOCAL_SUFFIX, builtin_task_yaml, lm_eval_task, local_task_yaml
+from delta_utils.runner import lmeval
+from delta_utils.runner.lmeval import LOCAL_SUFFIX, builtin_task_yaml, lm_eval_task, local_task_yaml
 
 HUB = Path(__file__).parent / "data" / "hub"
 
@@ -69,7 +69,7 @@ def test_local_file_needs_the_fields_the_task_reads(tmp_path):
 
 
 def test_resolve_tasks_takes_benchmark_names(tmp_path, monkeypatch):
-    from delta_utils.config import load_profile
+    from delta_utils.profile.config import load_profile
 
     p = load_profile("smoke")
     out = lmeval.resolve_tasks(p, ["minerva_math500"], {"math500": str(HUB / "math500.jsonl")}, tmp_path)
@@ -95,8 +95,8 @@ def test_cli_local_pairs(monkeypatch):
 
 
 def test_vllm_profiles_use_lm_evals_hf_backend_when_vllm_lives_in_its_own_venv(tmp_path, monkeypatch):
-    from delta_utils import models
-    from delta_utils.config import CONFIG_DIR, load_profile
+    from delta_utils.profile.config import CONFIG_DIR, load_profile
+    from delta_utils.serving import models
 
     data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
     data["name"] = "lmevalvllm"

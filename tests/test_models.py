@@ -1,8 +1,8 @@
 """The packaged GGUF models assemble to the recorded sha256 and convert to transformers."""
 import pytest
 
-from delta_utils import models
-from delta_utils.models import ModelError, get_spec
+from delta_utils.serving import models
+from delta_utils.serving.models import ModelError, get_spec
 
 
 def test_unknown_model():

@@ -1,6 +1,6 @@
 """The executed notebooks as a reader finds them (`figures/<profile>/notebooks`, committed): no error, no library
 warning, no wall of progress-bar output, no path of the machine that ran them. And the mechanism that keeps them
-so (`delta_utils/quiet.py`, used by `pipeline.execute_notebook`), run on a small notebook of its own."""
+so (`delta_utils/core/quiet.py`, used by `pipeline.execute_notebook`), run on a small notebook of its own."""
 import re
 import tempfile
 import warnings
@@ -10,10 +10,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from delta_utils import quiet
-from delta_utils.config import REPO_ROOT
+from delta_utils.core import quiet
+from delta_utils.profile.config import REPO_ROOT
 
-# the profiles whose committed notebooks come from the headless pipeline (delta_utils/quiet.py); tiny_seed1's
+# the profiles whose committed notebooks come from the headless pipeline (delta_utils/core/quiet.py); tiny_seed1's
 # copies predate it (2026-12-06) and join this list when its next cold run regenerates them
 FOLDERS = [REPO_ROOT / "figures" / p / "notebooks" for p in ("tiny",)]
 NOTEBOOKS = sorted(p for d in FOLDERS if d.is_dir() for p in d.glob("*.ipynb"))
@@ -109,7 +109,7 @@ print("done")
 def test_a_pipeline_run_keeps_a_bar_to_one_line(tmp_path, capsys):
     """2,000 updates of the study's bar, a library's bar and a known library warning, run through the pipeline's
     papermill call: the saved notebook keeps one line of stderr, the terminal sees the bar once."""
-    from delta_utils.pipeline import execute_notebook
+    from delta_utils.runner.pipeline import execute_notebook
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -157,8 +157,8 @@ def test_setup_filters_the_known_warnings_only():
 
 
 def test_the_judge_example_reads_its_own_numbers():
-    from delta_utils.examples import judge_disagreement
-    from delta_utils.rubric import DIMENSION_NAMES
+    from delta_utils.data.rubric import DIMENSION_NAMES
+    from delta_utils.study.examples.judge import judge_disagreement
 
     def ex(judge, verifier, correct):
         table = pd.DataFrame({"judge (expected)": judge, "judge (sampled)": [round(x) for x in judge],

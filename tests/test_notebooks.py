@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from smoke_run import FAKE_KEY, GRID, SMOKE, handoff_file, publish, run_pipeline, run_stage, smoke_env
 
-from delta_utils import likelihood, prefsets
-from delta_utils.config import REPO_ROOT
-from delta_utils.figures import FIGURES
-from delta_utils.stages import STAGES
+from delta_utils.data import prefsets
+from delta_utils.profile.config import REPO_ROOT
+from delta_utils.profile.rundir import STAGES
+from delta_utils.stages import likelihood
+from delta_utils.study.figures import FIGURES
 
 NB = REPO_ROOT / "notebooks"
 
@@ -31,7 +32,7 @@ def test_notebook_committed_clean_and_in_sync(stage):
 
 
 def test_the_copy_beside_the_figures_has_no_machine_paths(runs_dir):
-    from delta_utils.pipeline import portable
+    from delta_utils.runner.pipeline import portable
 
     text = (f'"{runs_dir}/runs/tiny/06_analyze/x.ipynb", "figures go to {runs_dir}/figures/tiny", '
             f'"{REPO_ROOT}/.venv/lib/tqdm.py: warning"')

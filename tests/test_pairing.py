@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from delta_utils.pairing import PairingError, build_pairs, kto_weights, random_subset, to_kto, top_k
-from delta_utils.rubric import DIMENSION_NAMES
+from delta_utils.data.rubric import DIMENSION_NAMES
+from delta_utils.stages.pairing import PairingError, build_pairs, kto_weights, random_subset, to_kto, top_k
 
 
 def _data():
@@ -86,7 +86,7 @@ def test_kto_conversion_and_weights():
 
 
 def test_correctness_sets_are_matched_couples_from_one_generator():
-    from delta_utils.pairing import correctness_sets
+    from delta_utils.stages.pairing import correctness_sets
 
     problems = pd.DataFrame({"id": ["p1", "p2", "p3", "p4"], "family": "arithmetic",
                              "question": ["Q1?", "Q2?", "Q3?", "Q4?"], "answer": [1, 2, 3, 4]})
@@ -122,7 +122,7 @@ def test_correctness_sets_are_matched_couples_from_one_generator():
 def test_held_out_prompts_are_a_seeded_draw_and_their_pairs_cover_every_chosen_generator():
     from types import SimpleNamespace
 
-    from delta_utils.pairing import heldout_ids, heldout_pairs
+    from delta_utils.stages.pairing import heldout_ids, heldout_pairs
 
     traces, scores, problems = _data()
     mid = traces[traces.model == "big"].assign(model="mid", trace_id=lambda d: "mid-" + d.item_id,

@@ -14,10 +14,11 @@ import pytest
 import yaml
 from test_train import _pairs, _write_set
 
-from delta_utils import evaluate, models
-from delta_utils.config import CONFIG_DIR, REPO_ROOT, load_profile
-from delta_utils.serve import llamacpp_server, vllm_command
-from delta_utils.store import RecordCache
+from delta_utils.core.store import RecordCache
+from delta_utils.profile.config import CONFIG_DIR, REPO_ROOT, load_profile
+from delta_utils.serving import models
+from delta_utils.serving.serve import llamacpp_server, vllm_command
+from delta_utils.stages import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_models_by_folder_or_hub_id(tmp_path, hub_folder, monkeypatch):
     (tmp_path / "p2.yaml").write_text(yaml.safe_dump(data))
     load_profile(tmp_path / "p2.yaml")
     assert models.weights_identity("hub-model") == "hub-model@org/some-model@abc123"
-    from delta_utils.engine import model_identity
+    from delta_utils.serving.engine import model_identity
 
     assert model_identity("hub-model", "vllm") == "hub-model@org/some-model@abc123"
     # offline, a hub id that is not in the local cache fails with what to do, not a traceback from the hub client
@@ -83,7 +84,7 @@ def test_vllm_command_lines(tmp_path):
 
 def _torchrun(profile_path, env):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "delta_utils.train", "--profile", str(profile_path)]
+           "-m", "delta_utils.stages.train", "--profile", str(profile_path)]
     return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -120,7 +121,7 @@ def test_two_process_training_writes_one_loadable_model(trained):
     # nothing left behind but the record, the log and the final model
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint_of.json", "final", "log.csv", "run.json"]
     # final/ loads the way evaluation loads it (the LoRA adapter merged into the folder policy)
-    from delta_utils.engine import _load_hf_uncached
+    from delta_utils.serving.engine import _load_hf_uncached
 
     tok, model = _load_hf_uncached(run / "final", "cpu")
     assert model.config.num_hidden_layers == 30 and tok("2 + 2").input_ids
@@ -163,8 +164,9 @@ def test_stages_01_to_06_with_folder_models_behind_the_openai_protocol(runs_dir,
     """A GPU profile's path end to end: generators and judge are local model folders reached over the OpenAI
     protocol (one through the stage's `openai` backend, one through its own `endpoint_env`; local llama.cpp
     servers answer), the policy is a local folder. Every cache identity names the weights, not the backend."""
-    from delta_utils import analyze, generate, judge, pairing, train
-    from delta_utils.engine import model_identity
+    from delta_utils.serving.engine import model_identity
+    from delta_utils.stages import generate, judge, pairing, train
+    from delta_utils.study import analyze
 
     big = models.hf_dir("qwen2.5-coder-0.5b")
     data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
@@ -215,8 +217,8 @@ def test_stages_01_to_06_with_folder_models_behind_the_openai_protocol(runs_dir,
 
 
 def test_contaminated_profile_fails_check_and_generation_unless_it_opts_out(runs_dir, tmp_path):
-    from delta_utils.decontam import ContaminationError
-    from delta_utils.generate import decontaminate, train_problems
+    from delta_utils.data.decontam import ContaminationError
+    from delta_utils.stages.generate import decontaminate, train_problems
 
     items = tmp_path / "gsm8k.jsonl"
     items.write_text("".join(json.dumps({"question": f"Ann has {i} apples and buys {i + 3} more. How many apples "
@@ -229,7 +231,7 @@ def test_contaminated_profile_fails_check_and_generation_unless_it_opts_out(runs
                                      "path": str(items)})
     path = tmp_path / "leaky.yaml"
     path.write_text(yaml.safe_dump(data))
-    cmd = [sys.executable, "-m", "delta_utils.pipeline", "check", "--profile", str(path)]
+    cmd = [sys.executable, "-m", "delta_utils.runner.pipeline", "check", "--profile", str(path)]
     r = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 2 and "3 of 3 training prompts" in r.stderr and "allow_eval_overlap" in r.stderr
     assert "on_overlap: drop" in r.stderr
@@ -249,7 +251,7 @@ def test_contaminated_profile_fails_check_and_generation_unless_it_opts_out(runs
 
 
 def test_on_overlap_drop_leaves_the_overlapping_prompts_out_and_records_why(runs_dir, tmp_path):
-    from delta_utils.generate import decontaminate, train_problems
+    from delta_utils.stages.generate import decontaminate, train_problems
 
     train = tmp_path / "train.jsonl"
     rows = [{"question": f"Ann has {i} apples and buys {i + 3} more. How many apples does Ann have now?",
@@ -268,13 +270,13 @@ def test_on_overlap_drop_leaves_the_overlapping_prompts_out_and_records_why(runs
     out.mkdir()
     kept, hits = decontaminate(prof, train_problems(prof), out)
     assert [p.id for p in kept] == ["gsm8k-0", "gsm8k-3", "gsm8k-4"] and len(hits) == 2
-    from delta_utils.stages import read_table
+    from delta_utils.profile.rundir import read_table
 
     dropped = read_table(out / "decontamination_dropped.jsonl")
     assert list(dropped.train_id) == ["gsm8k-1", "gsm8k-2"]
     assert all(r.startswith("exact match with bench/gsm8k-") for r in dropped.reason)
     # `make check` reports the count and does not stop
-    r = subprocess.run([sys.executable, "-m", "delta_utils.pipeline", "check", "--profile", str(path)],
+    r = subprocess.run([sys.executable, "-m", "delta_utils.runner.pipeline", "check", "--profile", str(path)],
                        cwd=REPO_ROOT, capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 0, r.stderr
     assert "on_overlap: drop -> 01_generate drops 2 of 5 training prompts; 3 remain" in r.stdout
@@ -287,7 +289,7 @@ def test_procedural_eval_sets_leave_out_training_questions(tmp_path):
     data["evaluate"]["sets"] = [{"name": "same_as_train", **same, "n": 10}]
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
     prof = load_profile(tmp_path / "p.yaml")
-    from delta_utils.generate import train_problems
+    from delta_utils.stages.generate import train_problems
 
     train_q = {p.question for p in train_problems(prof)}
     kept = evaluate.eval_sets(prof)["same_as_train"]
@@ -297,7 +299,7 @@ def test_procedural_eval_sets_leave_out_training_questions(tmp_path):
 def test_vllm_runs_from_its_own_venv(tmp_path, monkeypatch):
     """DELTA_LAB_VLLM names the `vllm` of vLLM's own venv; `vllm_server` runs it with the command's arguments (a
     stand-in script here: it answers /health on the port it is given and records its argv)."""
-    from delta_utils import serve
+    from delta_utils.serving import serve
 
     argv_file = tmp_path / "argv.json"
     fake = tmp_path / "vllm"

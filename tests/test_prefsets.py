@@ -2,8 +2,8 @@
 import pytest
 import yaml
 
-from delta_utils import prefsets
-from delta_utils.config import CONFIG_DIR, ProfileError, load_profile
+from delta_utils.data import prefsets
+from delta_utils.profile.config import CONFIG_DIR, ProfileError, load_profile
 
 
 @pytest.mark.parametrize("name", ["gen__qwen2.5-coder-1.5b", "full", "top50__step_coherence", "top25__aggregate",

@@ -5,8 +5,9 @@ import contextlib
 import pytest
 from fake_openai import FakeOpenAI
 
-from delta_utils import traceformat
-from delta_utils.engine import (
+from delta_utils.core.store import RecordCache
+from delta_utils.data import traceformat
+from delta_utils.serving.engine import (
     Endpoint,
     Request,
     ServerLost,
@@ -15,8 +16,7 @@ from delta_utils.engine import (
     reasoning_of,
     request_timeout,
 )
-from delta_utils.serve import free_port
-from delta_utils.store import RecordCache
+from delta_utils.serving.serve import free_port
 
 SAMPLING = {"temperature": 0.0, "max_tokens": 16}
 
@@ -129,8 +129,8 @@ def test_each_generator_is_served_once_for_every_eval_set_with_evaluations_conte
     answers in vLLM's place; no policy checkpoint is evaluated here."""
     import yaml
 
-    from delta_utils import evaluate
-    from delta_utils.config import CONFIG_DIR, load_profile
+    from delta_utils.profile.config import CONFIG_DIR, load_profile
+    from delta_utils.stages import evaluate
 
     data = yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text())
     data["name"] = "geneval"

@@ -7,11 +7,11 @@ import textwrap
 import threading
 import time
 
-from delta_utils.config import ServerSpec
-from delta_utils.engine import Request, complete, endpoint, model_identity
-from delta_utils.serve import port_in_use
-from delta_utils.store import RecordCache
-from delta_utils.tasks import chat_prompt, make_problems
+from delta_utils.core.store import RecordCache
+from delta_utils.data.tasks import chat_prompt, make_problems
+from delta_utils.profile.config import ServerSpec
+from delta_utils.serving.engine import Request, complete, endpoint, model_identity
+from delta_utils.serving.serve import port_in_use
 
 SAMPLING = {"temperature": 0.7, "top_p": 0.95, "max_tokens": 32, "seed": 0, "n": 1, "stop": []}
 N = 10
@@ -90,8 +90,8 @@ def test_server_killed_mid_run_is_restarted(tmp_path):
             while len(cache) < 2:
                 time.sleep(0.1)
             port = _server_ports(tmp_path)[-1]
-            # the server process: xllamacpp's (python -m delta_utils.serve) or a native llama-server
-            out = subprocess.run(["pgrep", "-f", f"(delta_utils.serve|llama-server) .*--port {port}( |$)"],
+            # the server process: xllamacpp's (python -m delta_utils.serving.serve) or a native llama-server
+            out = subprocess.run(["pgrep", "-f", f"(delta_utils.serving.serve|llama-server) .*--port {port}( |$)"],
                                  capture_output=True, text=True)
             for pid in out.stdout.split():
                 os.kill(int(pid), signal.SIGKILL)

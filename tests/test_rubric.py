@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from delta_utils.rubric import DIMENSION_NAMES, RUBRIC_HASH, parse_scores
+from delta_utils.data.rubric import DIMENSION_NAMES, RUBRIC_HASH, parse_scores
 
 GOOD = {d: 3 for d in DIMENSION_NAMES}
 
@@ -32,11 +32,11 @@ def test_rubric_hash_is_stable():
     import subprocess
     import sys
 
-    from delta_utils import rubric
-    from delta_utils.store import content_hash
+    from delta_utils.core.store import content_hash
+    from delta_utils.data import rubric
 
-    other = subprocess.run([sys.executable, "-c", "from delta_utils.rubric import RUBRIC_HASH; print(RUBRIC_HASH)"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    code = "from delta_utils.data.rubric import RUBRIC_HASH; print(RUBRIC_HASH)"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert other == RUBRIC_HASH and len(RUBRIC_HASH) == 16
     assert RUBRIC_HASH == content_hash(rubric.RUBRIC_VERSION, rubric.SYSTEM_PROMPT, rubric.USER_TEMPLATE,
                                        rubric.JSON_SCHEMA)
@@ -47,7 +47,7 @@ def test_rubric_hash_is_stable():
 def test_expected_scores_read_the_score_token_probabilities():
     import math
 
-    from delta_utils.rubric import expected_scores
+    from delta_utils.data.rubric import expected_scores
 
     def tok(t, alts=()):
         return [t, [[a, math.log(p)] for a, p in alts]]

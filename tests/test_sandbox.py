@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from delta_utils.config import REPO_ROOT
-from delta_utils.sandbox import Limits, run_python
+from delta_utils.core.sandbox import Limits, run_python
+from delta_utils.profile.config import REPO_ROOT
 
 FAST = Limits(cpu_s=2, wall_s=6, memory_mb=256, file_mb=5, nproc=16)
 ROOT = os.geteuid() == 0
@@ -137,7 +137,7 @@ def test_background_daemon_is_reaped():
     r = run_python(code, limits=FAST)
     uid, pid = map(int, r.stdout.split())
     time.sleep(0.2)
-    from delta_utils.sandbox import _owner
+    from delta_utils.core.sandbox import _owner
 
     assert _owner(str(pid)) != uid  # gone, or a zombie waiting to be reaped by init
 

@@ -12,7 +12,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from delta_utils.stats import (
+from delta_utils.core.stats import (
     _tango_z,
     auc_ci,
     bootstrap_ci,
@@ -284,7 +284,7 @@ def test_score_interval_sparse_values():
 def test_score_interval_coverage_exact_at_sparse_and_moderate_discordance(n):
     """Coverage of the 95 % interval over every outcome (b, c), weighted exactly by the trinomial: the same as
     infinitely many simulated draws. The percentile bootstrap covers 78-82 % with 1-2 discordant items of 86."""
-    from delta_utils.stats import _score_bounds
+    from delta_utils.core.stats import _score_bounds
     b, c = _outcomes(n)
     low, high = _score_bounds(b, c, n, 0.95)
     for p12, p21 in [(0.01, 0.0), (0.01, 0.01), (0.02, 0.0), (0.03, 0.01), (0.05, 0.05), (0.1, 0.02), (0.2, 0.1)]:

@@ -2,7 +2,7 @@
 import json
 import multiprocessing as mp
 
-from delta_utils.store import RecordCache, atomic_dir, atomic_write_json, content_hash
+from delta_utils.core.store import RecordCache, atomic_dir, atomic_write_json, content_hash
 
 
 def test_content_hash_ignores_key_order():

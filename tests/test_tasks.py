@@ -1,8 +1,8 @@
 """Procedural problems are deterministic, verifiable, and answers are extracted leniently."""
 import pytest
 
-from delta_utils.tasks import Problem, make_problems
-from delta_utils.tasks.checking import check, extract_number
+from delta_utils.data.tasks import Problem, make_problems
+from delta_utils.data.tasks.checking import check, extract_number
 
 
 def test_same_seed_same_problems():

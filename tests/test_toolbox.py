@@ -10,8 +10,8 @@ import pytest
 import yaml
 from test_train import _pairs, _profile, _write_set
 
-from delta_utils.config import CONFIG_DIR, ProfileError, RunSpec, load_profile, trl_loss_types
-from delta_utils.train import tracker_run_name, train_run
+from delta_utils.profile.config import CONFIG_DIR, ProfileError, RunSpec, load_profile, trl_loss_types
+from delta_utils.stages.train import tracker_run_name, train_run
 
 
 def test_loss_types_are_validated_against_the_installed_trl(tmp_path):
@@ -47,8 +47,8 @@ def test_trackio_logs_the_loss_and_the_run_config(runs_dir, tmp_path):
     env = {**os.environ, "TRACKIO_DIR": str(tmp_path / "trackio")}
     prof = _profile(tmp_path, report_to="trackio", max_steps=2)
     _write_set(prof, "pool", _pairs(4))
-    script = ("import sys; from delta_utils.config import RunSpec, load_profile; "
-              "from delta_utils.train import train_run;"
+    script = ("import sys; from delta_utils.profile.config import RunSpec, load_profile; "
+              "from delta_utils.stages.train import train_run;"
               "train_run(load_profile(sys.argv[1]), RunSpec(name='tracked', method='dpo', preference_set='pool'))")
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "traintest.yaml")], env=env, check=True,
                    cwd=Path(__file__).parents[1])
@@ -73,7 +73,7 @@ def test_trackio_logs_the_loss_and_the_run_config(runs_dir, tmp_path):
 
 @pytest.mark.slow
 def test_push_dry_run_writes_the_folders_and_cards_it_would_push(runs_dir, tmp_path, monkeypatch):
-    from delta_utils import export
+    from delta_utils.runner import export
 
     token = "hf_test_DO_NOT_LEAK_93ab"
     monkeypatch.setenv("HF_TOKEN", token)

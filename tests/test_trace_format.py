@@ -1,4 +1,4 @@
-"""One trace format for every generator family (delta_utils.traceformat), checked through Qwen3's chat template.
+"""One trace format for every generator family (delta_utils.data.traceformat), checked through Qwen3's chat template.
 
 The template is the policy's (Qwen/Qwen3-8B), from tests/data/qwen3_template (source in its README)."""
 import json
@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from delta_utils.pairing import build_pairs
-from delta_utils.rubric import DIMENSION_NAMES
-from delta_utils.tasks.checking import final_answer_text
-from delta_utils.traceformat import Trace, assistant_message, canonical, normalize, split_trace
+from delta_utils.data.rubric import DIMENSION_NAMES
+from delta_utils.data.tasks.checking import final_answer_text
+from delta_utils.data.traceformat import Trace, assistant_message, canonical, normalize, split_trace
+from delta_utils.stages.pairing import build_pairs
 
 QWEN3 = Path(__file__).parent / "data" / "qwen3_template" / "tokenizer_config.json"
 PROMPT = [{"role": "user", "content": "What is 2 + 3? Put the final answer in \\boxed{}."}]

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from delta_utils.config import CONFIG_DIR, RunSpec, load_profile
-from delta_utils.pairing import PairingError
-from delta_utils.stages import write_table
-from delta_utils.train import train_run
+from delta_utils.profile.config import CONFIG_DIR, RunSpec, load_profile
+from delta_utils.profile.rundir import write_table
+from delta_utils.stages.pairing import PairingError
+from delta_utils.stages.train import train_run
 
 
 def _profile(tmp_path, **hp):
@@ -51,7 +51,7 @@ def test_reference_logps_are_computed_once_per_pool(runs_dir, tmp_path):
     # the persisted values are the ones TRL computes itself: same first-step loss on the same data
     (tmp_path / "plain").mkdir()
     plain = _profile(tmp_path / "plain", precompute_ref_log_probs=True)
-    import delta_utils.train as T
+    import delta_utils.stages.train as T
 
     orig = T._persisted_ref_dpo
     T._persisted_ref_dpo = lambda store, cls: cls  # TRL's own precompute
@@ -87,7 +87,7 @@ def test_kto_reference_logps_are_persisted_and_equal_trls(runs_dir, tmp_path):
     (tmp_path / "plain").mkdir()
     plain = _profile(tmp_path / "plain")
     _write_set(plain, "pool", pool)
-    import delta_utils.train as T
+    import delta_utils.stages.train as T
 
     orig = T._persisted_ref_kto
     T._persisted_ref_kto = lambda store, cls, ident: cls  # TRL's own precompute

@@ -8,9 +8,9 @@ import pytest
 import yaml
 from test_train import _pairs, _write_set
 
-from delta_utils import models
-from delta_utils.config import CONFIG_DIR, RunSpec, load_profile
-from delta_utils.train import check_fits_one_process, final_dtype, load_dtype, train_run
+from delta_utils.profile.config import CONFIG_DIR, RunSpec, load_profile
+from delta_utils.serving import models
+from delta_utils.stages.train import check_fits_one_process, final_dtype, load_dtype, train_run
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_full_fine_tune_in_bf16_saves_bf16_safetensors(runs_dir, tmp_path, qwen3
     # half the bytes of the fp32 input, and evaluation loads it
     size = sum(f.stat().st_size for f in (out / "final").glob("*.safetensors"))
     assert size < 0.6 * sum(f.stat().st_size for f in qwen3_folder.glob("*.safetensors"))
-    from delta_utils.engine import _load_hf_uncached
+    from delta_utils.serving.engine import _load_hf_uncached
 
     tok, model = _load_hf_uncached(out / "final", "cpu")
     assert model.config.num_hidden_layers == 2 and tok("2 + 2").input_ids
@@ -89,7 +89,7 @@ def test_a_policy_one_gpu_cannot_hold_stops_before_training(tmp_path, qwen3_fold
         check_fits_one_process(big)
     assert "~131 GB" in str(e.value) and "qwen3-tiny" in str(e.value)
     # train.run checks first: nothing is read or loaded (there is no preference set at all here)
-    from delta_utils import train
+    from delta_utils.stages import train
 
     with pytest.raises(RuntimeError, match="zero3.yaml"):
         train.run(big)

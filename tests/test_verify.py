@@ -5,8 +5,8 @@ import re
 import pytest
 from conftest import SHARED
 
-from delta_utils.tasks import make_problems
-from delta_utils.verify import expressions, gsm8k_steps, verify
+from delta_utils.data.tasks import make_problems
+from delta_utils.data.verify import expressions, gsm8k_steps, verify
 
 
 def test_expressions_chains_and_symbols():
@@ -93,8 +93,8 @@ def test_gsm8k_reference_solutions():
 
 
 def test_every_rubric_dimension_gets_a_verifier_score_or_an_error(monkeypatch):
-    from delta_utils import rubric
-    from delta_utils import verify as V
+    from delta_utils.data import rubric
+    from delta_utils.data import verify as V
 
     p = make_problems("arithmetic", 1, seed=4, min_steps=2, max_steps=2)[0]
     got = verify(_trace(p), p.question, p.answer, [s.result for s in p.steps])

@@ -1,0 +1,2 @@
+"""The lowest layer: nothing here imports from delta_utils outside core/ (paths, store, stats, plotting, sandbox,
+quiet, depgraph)."""
