@@ -26,8 +26,8 @@ KILLS = 10
 # when Trainer.train is entered: model loading and trainer set-up come before it)
 STAGE_SCRIPT = """
 import sys
-from delta_utils.config import load_profile
-from delta_utils import generate, judge, pairing, train
+from delta_utils.profile.config import load_profile
+from delta_utils.stages import generate, judge, pairing, train
 if sys.argv[1] == "train":
     import transformers
     _train = transformers.Trainer.train

@@ -84,7 +84,7 @@ def test_no_machine_paths(executed):
 # ---------------------------------------------------------------- the mechanism
 
 LOOP = '''
-from delta_utils import quiet
+from delta_utils.core import quiet
 
 quiet.setup()
 
@@ -92,7 +92,7 @@ import warnings
 
 from tqdm.auto import tqdm
 
-from delta_utils.engine import _Progress
+from delta_utils.serving.engine import _Progress
 
 bar = _Progress(n, "loop")
 for _ in range(n):

@@ -18,10 +18,10 @@ N = 10
 
 SCRIPT = textwrap.dedent(f"""
     import sys
-    from delta_utils.config import ServerSpec
-    from delta_utils.engine import Request, complete, endpoint, model_identity
-    from delta_utils.store import RecordCache
-    from delta_utils.tasks import chat_prompt, make_problems
+    from delta_utils.profile.config import ServerSpec
+    from delta_utils.serving.engine import Request, complete, endpoint, model_identity
+    from delta_utils.core.store import RecordCache
+    from delta_utils.data.tasks import chat_prompt, make_problems
     reqs = [Request(item_id=p.id, messages=tuple(chat_prompt(p))) for p in make_problems("arithmetic", {N}, seed=11)]
     with RecordCache(sys.argv[1]) as cache:
         complete(lambda: endpoint("llamacpp", "smollm2-135m", server=ServerSpec(slots=1, ctx_per_slot=512),

@@ -117,8 +117,8 @@ def test_bad_preference_sets_fail_before_training(runs_dir, tmp_path):
 
 RESUME = """
 import sys
-from delta_utils.config import RunSpec, load_profile
-from delta_utils.train import train_run
+from delta_utils.profile.config import RunSpec, load_profile
+from delta_utils.stages.train import train_run
 train_run(load_profile(sys.argv[1]), RunSpec(name="r", method="dpo", preference_set="pool"))
 """
 

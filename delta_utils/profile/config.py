@@ -395,7 +395,7 @@ class Profile(_Strict):
                                                           if m != self.generation.rejected]
         if cg is not None and cg not in chosen:
             raise ValueError(f"pairing.correctness_generator: {cg!r} is not a chosen generator ({', '.join(chosen)})")
-        if self.pairing.heldout >= self.train_prompts.n:
+        if self.train_prompts.n is not None and self.pairing.heldout >= self.train_prompts.n:
             raise ValueError(f"pairing.heldout: {self.pairing.heldout} held-out prompts leave none of the "
                              f"{self.train_prompts.n} training prompts (train_prompts.n) to train on")
         return self
