@@ -203,6 +203,10 @@ def test_rerun_reason_names_what_changed():
     assert rerun_reason({"key": "k1", "status": "failed", "inputs": new}, new, "k1") == "the last run failed"
     assert "no per-input hashes" in rerun_reason({"key": "k0", "status": "ok"}, new, "k1")
     assert rerun_reason({"key": "k1", "status": "ok", "inputs": new}, new, "k1", force=True) == "forced (--force)"
+    # a package move changes dozens of files: the reason names the first few and counts the rest
+    moved = {**new, "code": {f"delta_utils/m{i:02d}.py": "x" for i in range(40)}}
+    why = rerun_reason({"key": "k0", "status": "ok", "inputs": new}, moved, "k1")
+    assert why.count(".py") == 6 and "and 37 more files" in why  # 40 new + 3 gone, 6 named
 
 
 def test_every_profile_field_is_described_and_the_reference_in_docs_is_current(tmp_path):

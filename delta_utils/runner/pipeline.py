@@ -70,6 +70,9 @@ def stage_inputs(profile, stage: str, run: str | None = None) -> dict:
             "upstream": upstream, "run": run}
 
 
+SHOWN_FILES = 6  # a rerun's reason names at most this many changed files (a package move changes dozens)
+
+
 def rerun_reason(prev: dict, inputs: dict, key: str, force: bool = False) -> str:
     """Why a stage runs, from its last stage.json: which hashed inputs differ from those it recorded."""
     if force:
@@ -88,7 +91,9 @@ def rerun_reason(prev: dict, inputs: dict, key: str, force: bool = False) -> str
     if files:
         note = {f: " (newly imported)" for f in now.keys() - before.keys()}
         note.update({f: " (no longer imported)" for f in before.keys() - now.keys()})
-        changes.append("changed code: " + ", ".join(f + note.get(f, "") for f in files))
+        shown = [f + note.get(f, "") for f in files[:SHOWN_FILES]]
+        more = f" and {len(files) - SHOWN_FILES} more files" if len(files) > SHOWN_FILES else ""
+        changes.append("changed code: " + ", ".join(shown) + more)
     sec_before, sec_now = old.get("sections", {}), inputs["sections"]
     sections = sorted(s for s in sec_before.keys() | sec_now.keys() if sec_before.get(s) != sec_now.get(s))
     if sections:
