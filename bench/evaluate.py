@@ -4,9 +4,9 @@
 One checkpoint (default: the tiny profile's dpo_top50_step, else the base policy) answers all of the
 profile's evaluation items greedily, once per (precision, batch size), each time into a fresh cache. Prints
 seconds per checkpoint (model load excluded: it is loaded once and kept, as 05_evaluate does), items/s, and
-how many answers differ from the first configuration's. 05_evaluate decodes in fp32 on CPU; bf16 weights
-are faster but change greedy text (rounding), so switching would be a change of the measurement, not a
-free speed-up.
+how many answers differ from the first configuration's. bf16 weights change greedy text (rounding): which one
+05_evaluate decodes in is `evaluate.precision` (auto: bf16 where the CPU computes it natively), and each has
+its own cached answers.
 
     python bench/evaluate.py [--profile tiny] [--checkpoint runs/tiny/04_train/dpo_top50_step/final]
                              [--batch-sizes 16,48,96] [--dtypes fp32,bf16]
@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--profile", default="tiny")
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/tiny/04_train/dpo_top50_step/final"))
     ap.add_argument("--batch-sizes", default="16,48,96")
-    ap.add_argument("--dtypes", default="fp32", help="comma-separated: fp32 (what 05_evaluate uses), bf16")
+    ap.add_argument("--dtypes", default="fp32,bf16", help="comma-separated: fp32, bf16")
     a = ap.parse_args()
     prof = load_profile(a.profile)
     folder = a.checkpoint if a.checkpoint.is_dir() else model_path(prof.train.policy)
@@ -43,16 +43,14 @@ def main() -> None:
     samp = set_sampling(prof, specs[next(iter(sets))]).model_dump()
     reqs = [r for name, probs in sets.items() for r in requests_for(prof.train.policy, probs, 1)]
     print(f"checkpoint {folder}: {len(reqs)} items, max_tokens {samp['max_tokens']}, greedy")
-    import torch
-
-    _, model = _load_hf(folder, "cpu")  # loaded once, as 05_evaluate does per checkpoint; kept by _load_hf
     first = None
     for dtype in a.dtypes.split(","):
-        model.to({"fp32": torch.float32, "bf16": torch.bfloat16}[dtype])  # in place: hf_complete reuses it
+        _load_hf(folder, "cpu", dtype)  # loaded (or converted) once, as 05_evaluate does per checkpoint
         for bs in [int(x) for x in a.batch_sizes.split(",")]:
             with tempfile.TemporaryDirectory() as tmp, RecordCache(Path(tmp) / "c.sqlite") as cache:
                 t0 = time.monotonic()
-                recs = hf_complete(folder, reqs, samp, cache, f"bench-{dtype}-{bs}", batch_size=bs, desc=f"{bs}")
+                recs = hf_complete(folder, reqs, samp, cache, f"bench-{dtype}-{bs}", batch_size=bs, desc=f"{bs}",
+                                   precision=dtype)
                 wall = time.monotonic() - t0
             texts = [r["text"] for r in recs]
             first = first or texts

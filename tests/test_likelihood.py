@@ -39,6 +39,11 @@ def test_the_answer_line_is_scored_as_transformers_scores_it(policy, tmp_path):
     with torch.inference_mode():
         loss = model(ids, labels=labels).loss.item()
     assert ll["logp"].iloc[0] == pytest.approx(-loss * b.shape[1], abs=1e-3)
+    # one item per forward pass gives the same numbers as the batched, right-padded passes
+    with RecordCache(tmp_path / "one.sqlite") as cache:
+        one = likelihood.answer_logliks({"arith": probs}, {"base": (policy, "smollm2@test")}, cache, "cpu",
+                                        batch_size=1)
+    np.testing.assert_allclose(one["logp"], ll["logp"], atol=2e-3)
 
 
 def test_a_right_answer_is_more_likely_than_a_wrong_one_and_reruns_are_cached(policy, tmp_path, monkeypatch):
@@ -163,3 +168,41 @@ def test_batches_shrink_so_that_long_rows_and_large_vocabularies_fit_the_logit_b
     for s in long[3:]:
         assert (s.stop - s.start) * 300 * 151_000 <= budget
     assert sum(s.stop - s.start for s in long) == 7
+
+
+def test_checkpoints_load_in_the_precision_asked_and_an_adapter_is_merged_in_fp32_whatever_the_path(policy, tmp_path):
+    """05_evaluate scores the learning signal in fp32, then decodes in bf16 (evaluate.precision) by converting the
+    loaded model in place; a warm rerun loads straight into bf16. Both paths must give the same weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from delta_utils.serving import engine
+
+    def q(model):
+        return model.model.layers[0].self_attn.q_proj.weight.detach().clone()
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32)
+    w_base = q(base)
+    lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                           init_lora_weights=False))  # a random, non-zero update
+    adapter = tmp_path / "adapter"
+    lora.save_pretrained(adapter)
+    del base, lora
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):  # as training saves them
+        (adapter / name).write_bytes((policy / name).read_bytes())
+
+    engine._LOADED.clear()
+    _, fp32 = engine._load_hf(adapter, "cpu")  # the default on CPU: fp32
+    w32 = q(fp32)
+    assert w32.dtype == torch.float32 and not torch.equal(w32, w_base)  # the adapter is in
+    _, converted = engine._load_hf(adapter, "cpu", "bf16")
+    assert converted is fp32 and q(converted).dtype == torch.bfloat16  # converted in place, not reloaded
+    w_converted = q(converted)
+    engine._LOADED.clear()
+    _, fresh = engine._load_hf(adapter, "cpu", "bf16")
+    assert torch.equal(q(fresh), w_converted)  # merged in fp32 and rounded once on either path
+    _, back = engine._load_hf(adapter, "cpu", "fp32")
+    assert back is not fresh and torch.equal(q(back), w32)  # fp32 after bf16: reloaded, not widened
+    engine._LOADED.clear()

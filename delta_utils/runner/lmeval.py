@@ -48,7 +48,7 @@ from ..serving.devices import resolve_device
 from ..serving.engine import complete, hf_complete, requests_for
 from ..serving.models import folder_fingerprint, model_path
 from ..serving.serve import lora_rank, vllm_lora_rank
-from ..stages.evaluate import STAGE, checkpoint_endpoint, checkpoints, set_sampling
+from ..stages.evaluate import STAGE, checkpoint_endpoint, checkpoints, decode_precision, set_sampling
 
 # the paper's benchmarks that lm-eval ships (MATH-500 as Minerva's prompt and checker, MMLU-Pro's 14 subjects)
 DEFAULT_TASKS = ("gsm8k", "minerva_math500", "mmlu_pro")
@@ -524,7 +524,7 @@ def compare_on_items(profile: Profile, model_folder, items_path, limit: int | No
                             desc=f"delta-lab on lm-eval's items: {name}")
         else:
             recs = hf_complete(folder, reqs, samp.model_dump(), cache, ident, batch_size=profile.evaluate.batch_size,
-                               device=resolve_device(profile.train.device),
+                               device=resolve_device(profile.train.device), precision=decode_precision(profile),
                                desc=f"delta-lab on lm-eval's items: {name}")
     by_id = {p.id: p for p in probs}
     per: dict[str, list] = {}

@@ -387,33 +387,46 @@ async def _chains_async(endpoint, todo, replay, advance, sampling, cache, model_
 # ---------------------------------------------------------------- in-process engine (trained policies)
 
 def hf_complete(model_dir: Path, requests: list[Request], sampling: dict, cache: RecordCache, model_id: str,
-                batch_size: int = 32, device: str = "cpu", desc: str = "generate") -> list[dict]:
-    """Completions from a transformers checkpoint, batched in-process (same records as `complete`)."""
+                batch_size: int = 32, device: str = "cpu", desc: str = "generate",
+                precision: str | None = None) -> list[dict]:
+    """Completions from a transformers checkpoint, batched in-process (same records as `complete`), its weights
+    in `precision` ('fp32', 'bf16'; None: bf16 on CUDA, else fp32). `model_id` names the cache's records: give
+    each precision its own, since the two decode differently."""
     keys = [request_key(model_id, r, sampling) for r in requests]
     have = cache.get_many(keys)
     todo = [(k, r) for k, r in zip(keys, requests) if k not in have]
     if todo:
-        _hf_generate(Path(model_dir), todo, sampling, cache, model_id, batch_size, device, desc)
+        _hf_generate(Path(model_dir), todo, sampling, cache, model_id, batch_size, device, desc, precision)
         have = cache.get_many(keys)
     return [_as_requested(have[k], r) for k, r in zip(keys, requests)]
 
 
-def _load_hf(model_dir: Path, device: str):
-    """Tokenizer and model of a checkpoint (a LoRA adapter is merged into its base); the last one loaded is kept,
-    so evaluating one checkpoint on several sets loads it once. Keyed by the folder's file times, so a
-    checkpoint rewritten in place is reloaded."""
+DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def _load_hf(model_dir: Path, device: str, precision: str | None = None):
+    """Tokenizer and model of a checkpoint (a LoRA adapter is merged into its base), in `precision` ('fp32' or
+    'bf16'; None: bf16 on CUDA, fp32 elsewhere); the last one loaded is kept, so evaluating one checkpoint on
+    several sets loads it once, and asking for it in bf16 after fp32 converts it in place rather than reloading.
+    Keyed by the folder's file times, so a checkpoint rewritten in place is reloaded."""
+    import torch
+
+    precision = precision or ("bf16" if device == "cuda" else "fp32")
     stamp = tuple(sorted((f.name, f.stat().st_mtime_ns) for f in model_dir.iterdir() if f.is_file()))
     key = (str(model_dir.resolve()), device, stamp)
-    if _LOADED.get("key") != key:
-        _LOADED.clear()
-        _LOADED.update(key=key, value=_load_hf_uncached(model_dir, device))
+    if _LOADED.get("key") != key or (_LOADED["precision"] != precision and precision == "fp32"):
+        _LOADED.clear()  # a new checkpoint, or fp32 asked of a model already rounded to bf16: load it afresh
+        _LOADED.update(key=key, precision=precision, value=_load_hf_uncached(model_dir, device, precision))
+    elif _LOADED["precision"] != precision:
+        _LOADED["value"][1].to(getattr(torch, DTYPES[precision]))
+        _LOADED["precision"] = precision
     return _LOADED["value"]
 
 
 _LOADED: dict = {}
 
 
-def _load_hf_uncached(model_dir: Path, device: str):
+def _load_hf_uncached(model_dir: Path, device: str, precision: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -421,20 +434,22 @@ def _load_hf_uncached(model_dir: Path, device: str):
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    if (model_dir / "adapter_config.json").is_file():  # a LoRA adapter: merge it into its base
+    dtype = getattr(torch, DTYPES[precision or ("bf16" if device == "cuda" else "fp32")])
+    if (model_dir / "adapter_config.json").is_file():
+        # a LoRA adapter: merged into its base in fp32, then rounded once (merging in bf16 would round twice, and
+        # a bf16 model would differ with the path that loaded it)
         from peft import AutoPeftModelForCausalLM
 
-        model = AutoPeftModelForCausalLM.from_pretrained(model_dir, dtype=dtype).merge_and_unload()
+        model = AutoPeftModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).merge_and_unload().to(dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     return tok, model.to(device).eval()
 
 
-def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device, desc):
+def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device, desc, precision=None):
     import torch
 
-    tok, model = _load_hf(model_dir, device)
+    tok, model = _load_hf(model_dir, device, precision)
     texts = [tok.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True)
              if r.messages is not None else r.prompt for _, r in todo]
     # longest prompts first: less padding inside each batch

@@ -19,7 +19,7 @@ from ..data.tasks import Problem
 from ..data.tasks.checking import check
 from ..profile.config import Profile, generator_server, set_sampling  # noqa: F401  set_sampling: re-exported
 from ..profile.rundir import completions_cache, read_table, stage_dir, trained_run_dir, write_manifest, write_table
-from ..serving.devices import resolve_device
+from ..serving.devices import resolve_device, resolve_precision
 from ..serving.engine import Endpoint, SharedServer, complete, endpoint, hf_complete, request_timeout, requests_for
 from ..serving.models import get_spec, model_path, weights_identity
 from ..serving.serve import lora_rank, vllm_command, vllm_lora_rank, vllm_server
@@ -29,11 +29,19 @@ from .generate import sample_models
 STAGE = "05_evaluate"
 
 
+def decode_precision(profile: Profile) -> str | None:
+    """The precision the hf backend decodes in on this machine (evaluate.precision resolved); None under vLLM."""
+    if profile.evaluate.backend != "hf":
+        return None
+    return resolve_precision(profile.evaluate.precision, resolve_device(profile.train.device))
+
+
 def checkpoints(profile: Profile) -> dict[str, tuple]:
     """name -> (model folder, cache identity, method, preference set) for the base policy and each trained run.
-    The identity names the weights and the engine that decodes them (hf or vllm decode differently)."""
+    The identity names the weights and the engine that decodes them (hf in fp32, hf in bf16 and vllm decode
+    differently)."""
     policy = profile.train.policy
-    engine = "/vllm" if profile.evaluate.backend == "vllm" else ""
+    engine = "/vllm" if profile.evaluate.backend == "vllm" else "" if decode_precision(profile) == "fp32" else "/bf16"
     out = {"base": (model_path(policy), weights_identity(policy) + "/hf" + engine, "base", None)}
     for spec in profile.train.runs:
         d = trained_run_dir(profile, spec.name)
@@ -117,7 +125,7 @@ def run(profile: Profile) -> pd.DataFrame:
                                         desc=desc, timeout=request_timeout(samp.max_tokens, ev.concurrency, "vllm"))
                     else:
                         recs = hf_complete(folder, flat, samp.model_dump(), cache, ident, batch_size=ev.batch_size,
-                                           device=device, desc=desc)
+                                           device=device, desc=desc, precision=decode_precision(profile))
                     start = 0
                     for set_name, rs in zip(names, reqs):
                         frames.append(score(recs[start:start + len(rs)], sets[set_name], name, set_name).assign(

@@ -51,12 +51,11 @@ def _prompt_text(tok, p: Problem, chat: bool) -> str:
 
 
 def answer_logliks(sets: dict[str, list[Problem]], checkpoints: dict[str, tuple], cache: RecordCache,
-                   device: str, chat: bool = True) -> pd.DataFrame:
+                   device: str, chat: bool = True, batch_size: int = 16) -> pd.DataFrame:
     """One row per checkpoint and item with a reference answer: model, eval_set, item_id, logp (the answer line's
     summed token log-probabilities), n_tokens. `checkpoints`: name -> (folder, cache identity, ...), as
-    `evaluate.checkpoints` gives them."""
-    import torch
-
+    `evaluate.checkpoints` gives them. Prompt and answer are tokenized apart (the answer's tokens do not depend
+    on the prompt's last characters); up to `batch_size` items per forward pass."""
     from ..serving.engine import _load_hf
 
     items = [(s, p, a) for s, ps in sets.items() for p in ps if (a := reference_answer(p)) is not None]
@@ -64,18 +63,14 @@ def answer_logliks(sets: dict[str, list[Problem]], checkpoints: dict[str, tuple]
     for name, (folder, ident, *_) in checkpoints.items():
         keys = [content_hash(KIND, ident, p.id, p.question, a, n=24) for _, p, a in items]
         have = cache.get_many(keys)
-        if len(have) < len(keys):
+        todo = [(k, p, a) for k, (_, p, a) in zip(keys, items) if k not in have]
+        if todo:
             tok, model = _load_hf(Path(folder), device)
-            for key, (_, p, a) in zip(keys, items):
-                if key in have:
-                    continue
-                prompt = tok(_prompt_text(tok, p, chat), add_special_tokens=False, return_tensors="pt").input_ids
-                answer = tok(a, add_special_tokens=False, return_tensors="pt").input_ids
-                ids = torch.cat([prompt, answer], dim=1).to(device)
-                with torch.inference_mode():
-                    logits = model(ids).logits[0, prompt.shape[1] - 1:-1].float()
-                logp = torch.log_softmax(logits, -1).gather(1, ids[0, prompt.shape[1]:, None]).sum().item()
-                rec = {"model": ident, "item_id": p.id, "logp": round(float(logp), 5), "n_tokens": int(answer.shape[1])}
+            ids = [(tok(_prompt_text(tok, p, chat), add_special_tokens=False).input_ids,
+                    tok(a, add_special_tokens=False).input_ids) for _, p, a in todo]
+            for (key, p, _), (_, answer), logp in zip(todo, ids, completion_logps(model, tok, ids, device,
+                                                                                  batch_size)):
+                rec = {"model": ident, "item_id": p.id, "logp": round(logp, 5), "n_tokens": len(answer)}
                 cache.put(key, rec, kind=KIND)
                 have[key] = rec
         for key, (set_name, p, _) in zip(keys, items):
@@ -104,17 +99,49 @@ def _completion_ids(tok, prompt: list, reply: list, max_length: int):
 LOGIT_BUDGET = 2 ** 28  # logits one forward pass may hold (1 GiB in fp32): long rows, large vocabularies
 
 
-def _batches(lengths: list[int], batch_size: int, vocab: int) -> list[slice]:
-    """Consecutive runs of rows (longest first) of at most `batch_size` rows whose padded logits stay within
-    LOGIT_BUDGET; one row per batch at least."""
+def _batches(n_logits: list[int], batch_size: int, vocab: int) -> list[slice]:
+    """Consecutive runs of at most `batch_size` rows whose logits (`n_logits` positions per row, times the
+    vocabulary) stay within LOGIT_BUDGET; one row per batch at least."""
     out, start = [], 0
-    while start < len(lengths):
+    while start < len(n_logits):
         n = 1
-        while (n < batch_size and start + n < len(lengths)
-               and (n + 1) * max(lengths[start:start + n + 1]) * vocab <= LOGIT_BUDGET):
+        while (n < batch_size and start + n < len(n_logits)
+               and sum(n_logits[start:start + n + 1]) * vocab <= LOGIT_BUDGET):
             n += 1
         out.append(slice(start, start + n))
         start += n
+    return out
+
+
+def completion_logps(model, tok, rows: list[tuple[list[int], list[int]]], device: str,
+                     batch_size: int = 8) -> list[float]:
+    """The summed log-probability of each row's completion ids given its prompt ids, teacher-forced, in the
+    rows' order. Rows of similar length share a forward pass (right-padded, so positions are those of an
+    unpadded row), and logits are formed only where a completion token is predicted (`logits_to_keep` as a
+    mask): on short answers after long prompts most of the vocabulary projection is skipped."""
+    import torch
+
+    order = sorted(range(len(rows)), key=lambda i: -(len(rows[i][0]) + len(rows[i][1])))
+    vocab = model.get_output_embeddings().weight.shape[0]
+    out = [0.0] * len(rows)
+    for part in _batches([len(rows[i][1]) for i in order], batch_size, vocab):
+        batch = order[part]
+        seqs = [rows[i][0] + rows[i][1] for i in batch]
+        width = max(map(len, seqs))
+        x = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        keep = torch.zeros((len(seqs), width), dtype=torch.bool)  # positions whose next token is a completion's
+        for j, (i, s) in enumerate(zip(batch, seqs)):
+            x[j, :len(s)], mask[j, :len(s)] = torch.tensor(s), 1
+            keep[j, len(rows[i][0]) - 1:len(s) - 1] = True
+        targets = x[:, 1:][keep[:, :-1]].to(device)  # the completion tokens, row after row
+        with torch.inference_mode():
+            logits = model(input_ids=x.to(device), attention_mask=mask.to(device),
+                           logits_to_keep=keep.to(device)).logits.float()
+            token_lp = torch.log_softmax(logits, -1).gather(1, targets[:, None])[:, 0]
+        sums = torch.split(token_lp, [len(rows[i][1]) for i in batch])
+        for i, v in zip(batch, sums):
+            out[i] = float(v.sum().item())
     return out
 
 
@@ -125,8 +152,6 @@ def pair_logps(pairs: pd.DataFrame, checkpoints: dict[str, tuple], cache: Record
     `heldout_preference` forms DPO's implicit reward. Cached per (checkpoint identity, prompt, completion): a
     rejected trace shared by several pairs is scored once. Up to `batch_size` rows per forward pass, fewer where
     their logits would pass LOGIT_BUDGET (an 8B policy's 150k-token vocabulary on 4k-token traces)."""
-    import torch
-
     from ..serving.engine import _load_hf
 
     rows = pairs.to_dict("records")
@@ -140,26 +165,11 @@ def pair_logps(pairs: pd.DataFrame, checkpoints: dict[str, tuple], cache: Record
         todo = [k for k in texts if k not in have]
         if todo:
             tok, model = _load_hf(Path(folder), device)
-            ids = {k: _completion_ids(tok, *texts[k], max_length) for k in todo}
-            todo.sort(key=lambda k: -sum(map(len, ids[k])))  # similar lengths share a batch: less padding
-            vocab = model.get_output_embeddings().weight.shape[0]
-            for part in _batches([sum(map(len, ids[k])) for k in todo], batch_size, vocab):
-                batch = todo[part]
-                seqs = [ids[k][0] + ids[k][1] for k in batch]
-                width = max(map(len, seqs))
-                x = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
-                mask = torch.zeros((len(seqs), width), dtype=torch.long)
-                for i, s in enumerate(seqs):  # right padding: positions stay as in an unpadded row
-                    x[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
-                with torch.inference_mode():
-                    logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits.float()
-                for i, k in enumerate(batch):
-                    n_p, n_c = len(ids[k][0]), len(ids[k][1])
-                    lp = torch.log_softmax(logits[i, n_p - 1:n_p + n_c - 1], -1)
-                    value = lp.gather(1, x[i, n_p:n_p + n_c, None].to(device)).sum().item()
-                    rec = {"model": ident, "logp": round(float(value), 5), "n_tokens": n_c}
-                    cache.put(k, rec, kind=PAIR_KIND)
-                    have[k] = rec
+            ids = [_completion_ids(tok, *texts[k], max_length) for k in todo]
+            for k, (_, completion), value in zip(todo, ids, completion_logps(model, tok, ids, device, batch_size)):
+                rec = {"model": ident, "logp": round(value, 5), "n_tokens": len(completion)}
+                cache.put(k, rec, kind=PAIR_KIND)
+                have[k] = rec
         for r in rows:
             c, j = (content_hash(PAIR_KIND, ident, r["prompt"], r[side], max_length, n=24) for side in ("chosen",
                                                                                                       "rejected"))
@@ -171,10 +181,10 @@ def pair_logps(pairs: pd.DataFrame, checkpoints: dict[str, tuple], cache: Record
 def heldout_preference(lp: pd.DataFrame, beta: float) -> pd.DataFrame:
     """Each trained checkpoint's preference on pairs it never trained on: DPO's implicit reward of a completion,
     beta * (log pi(y|x) - log pi_base(y|x)), chosen minus rejected (the margin); the accuracy is the share of pairs
-    with a positive margin. KTO defines its reward the same way, so one yardstick serves both. The base policy
-    scores every margin 0: accuracy 0.5 is no learning. CIs treat the prompt as the unit (a prompt's pairs share
-    their rejected trace): Clopper-Pearson with the Korn-Graubard effective n for the accuracy, a cluster
-    bootstrap for the mean margin."""
+    with a positive margin. KTO defines its reward the same way, so one yardstick serves both. A run that did not
+    move scores every margin 0 and so accuracy 0 (a tie is not a right ranking), not a spurious 0.5. CIs treat the
+    prompt as the unit (a prompt's pairs share their rejected trace): Clopper-Pearson with the Korn-Graubard
+    effective n for the accuracy, a cluster bootstrap for the mean margin."""
     cols = ["model", "n", "prompts", "accuracy", "acc_low", "acc_high", "margin", "margin_low", "margin_high"]
     if lp.empty or "base" not in set(lp["model"]):
         return pd.DataFrame(columns=cols)
