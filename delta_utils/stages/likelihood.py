@@ -51,11 +51,13 @@ def _prompt_text(tok, p: Problem, chat: bool) -> str:
 
 
 def answer_logliks(sets: dict[str, list[Problem]], checkpoints: dict[str, tuple], cache: RecordCache,
-                   device: str, chat: bool = True, batch_size: int = 16) -> pd.DataFrame:
+                   device: str, chat: bool = True, batch_size: int = 16, precision: str | None = None) -> pd.DataFrame:
     """One row per checkpoint and item with a reference answer: model, eval_set, item_id, logp (the answer line's
     summed token log-probabilities), n_tokens. `checkpoints`: name -> (folder, cache identity, ...), as
     `evaluate.checkpoints` gives them. Prompt and answer are tokenized apart (the answer's tokens do not depend
-    on the prompt's last characters); up to `batch_size` items per forward pass."""
+    on the prompt's last characters); up to `batch_size` items per forward pass. `precision` of the weights:
+    None (05_evaluate's) is fp32 on CPU, bf16 on CUDA; the cache keys do not name it, so give another precision
+    its own cache (bench/learning_signal.py does)."""
     from ..serving.engine import _load_hf
 
     items = [(s, p, a) for s, ps in sets.items() for p in ps if (a := reference_answer(p)) is not None]
@@ -65,7 +67,7 @@ def answer_logliks(sets: dict[str, list[Problem]], checkpoints: dict[str, tuple]
         have = cache.get_many(keys)
         todo = [(k, p, a) for k, (_, p, a) in zip(keys, items) if k not in have]
         if todo:
-            tok, model = _load_hf(Path(folder), device)
+            tok, model = _load_hf(Path(folder), device, precision)
             ids = [(tok(_prompt_text(tok, p, chat), add_special_tokens=False).input_ids,
                     tok(a, add_special_tokens=False).input_ids) for _, p, a in todo]
             for (key, p, _), (_, answer), logp in zip(todo, ids, completion_logps(model, tok, ids, device,
@@ -146,12 +148,13 @@ def completion_logps(model, tok, rows: list[tuple[list[int], list[int]]], device
 
 
 def pair_logps(pairs: pd.DataFrame, checkpoints: dict[str, tuple], cache: RecordCache, device: str,
-               max_length: int = 512, batch_size: int = 8) -> pd.DataFrame:
+               max_length: int = 512, batch_size: int = 8, precision: str | None = None) -> pd.DataFrame:
     """One row per checkpoint and preference pair: the summed token log-probabilities of the chosen and of the
     rejected completion given the prompt (TRL's conversational rows, `max_length` as in training). From them
     `heldout_preference` forms DPO's implicit reward. Cached per (checkpoint identity, prompt, completion): a
     rejected trace shared by several pairs is scored once. Up to `batch_size` rows per forward pass, fewer where
-    their logits would pass LOGIT_BUDGET (an 8B policy's 150k-token vocabulary on 4k-token traces)."""
+    their logits would pass LOGIT_BUDGET (an 8B policy's 150k-token vocabulary on 4k-token traces). `precision`
+    as in `answer_logliks`."""
     from ..serving.engine import _load_hf
 
     rows = pairs.to_dict("records")
@@ -164,7 +167,7 @@ def pair_logps(pairs: pd.DataFrame, checkpoints: dict[str, tuple], cache: Record
         have = cache.get_many(list(texts))
         todo = [k for k in texts if k not in have]
         if todo:
-            tok, model = _load_hf(Path(folder), device)
+            tok, model = _load_hf(Path(folder), device, precision)
             ids = [_completion_ids(tok, *texts[k], max_length) for k in todo]
             for k, (_, completion), value in zip(todo, ids, completion_logps(model, tok, ids, device, batch_size)):
                 rec = {"model": ident, "logp": round(value, 5), "n_tokens": len(completion)}
