@@ -4,12 +4,15 @@
 One checkpoint (default: the tiny profile's dpo_top50_step, else the base policy) answers all of the
 profile's evaluation items greedily, once per (precision, batch size), each time into a fresh cache. Prints
 seconds per checkpoint (model load excluded: it is loaded once and kept, as 05_evaluate does), items/s, and
-how many answers differ from the first configuration's. bf16 weights change greedy text (rounding): which one
-05_evaluate decodes in is `evaluate.precision` (auto: bf16 where the CPU computes it natively), and each has
-its own cached answers.
+how many answers differ from the first configuration's.
+
+`--cache-impls dynamic,static` also checks how much greedy text hangs on rounding in each precision: all items
+decoded in one batch with transformers' dynamic and then its static KV cache (the same arithmetic, laid out
+differently), counting the items whose answers differ. 05_evaluate decodes in `evaluate.precision` (auto: fp32 on
+a CPU, for this reason; bf16 on CUDA).
 
     python bench/evaluate.py [--profile tiny] [--checkpoint runs/tiny/04_train/dpo_top50_step/final]
-                             [--batch-sizes 16,48,96] [--dtypes fp32,bf16]
+                             [--batch-sizes 16,48,96] [--dtypes fp32,bf16] [--cache-impls dynamic,static]
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/tiny/04_train/dpo_top50_step/final"))
     ap.add_argument("--batch-sizes", default="16,48,96")
     ap.add_argument("--dtypes", default="fp32,bf16", help="comma-separated: fp32, bf16")
+    ap.add_argument("--cache-impls", default="", help="comma-separated KV caches to compare (dynamic,static)")
     a = ap.parse_args()
     prof = load_profile(a.profile)
     folder = a.checkpoint if a.checkpoint.is_dir() else model_path(prof.train.policy)
@@ -58,6 +62,33 @@ def main() -> None:
             toks = sum(r["completion_tokens"] for r in recs)
             print(f"{dtype} batch {bs:>3}: {wall:6.1f} s per checkpoint, {len(reqs) / wall:5.2f} items/s, "
                   f"{toks / wall:6.1f} tok/s, answers differing from the first configuration: {differ}", flush=True)
+        if a.cache_impls:
+            cache_fragility(folder, dtype, reqs, samp["max_tokens"], a.cache_impls.split(","))
+
+
+def cache_fragility(folder, dtype: str, reqs, max_tokens: int, impls: list[str]) -> None:
+    """Every item in one batch, greedy, once per KV-cache implementation: items whose tokens differ from the first."""
+    import torch
+
+    tok, model = _load_hf(folder, "cpu", dtype)
+    texts = [tok.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True)
+             if r.messages is not None else r.prompt for r in reqs]
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    first = None
+    for impl in impls:
+        t0 = time.monotonic()
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=max_tokens, do_sample=False, temperature=None, top_p=None,
+                                 top_k=None, pad_token_id=tok.pad_token_id,
+                                 cache_implementation=None if impl == "dynamic" else impl)
+        wall = time.monotonic() - t0
+        out = out[:, enc["input_ids"].shape[1]:]
+        first = out if first is None else first
+        width = max(out.shape[1], first.shape[1])  # finished rows are padded: pad both to one width
+        pad = [torch.nn.functional.pad(t, (0, width - t.shape[1]), value=tok.pad_token_id) for t in (out, first)]
+        differ = int((pad[0] != pad[1]).any(1).sum())
+        print(f"{dtype} one batch, {impl} KV cache: {wall:6.1f} s, items whose greedy answer differs from the "
+              f"{impls[0]} cache's: {differ} of {len(reqs)}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -206,3 +206,18 @@ def test_checkpoints_load_in_the_precision_asked_and_an_adapter_is_merged_in_fp3
     _, back = engine._load_hf(adapter, "cpu", "fp32")
     assert back is not fresh and torch.equal(q(back), w32)  # fp32 after bf16: reloaded, not widened
     engine._LOADED.clear()
+
+
+def test_a_cpu_decodes_in_fp32_unless_told():
+    """bf16 greedy text hangs on rounding (evaluate.decode_precision), so `auto` means fp32 on a CPU, bf16 on CUDA."""
+    import torch
+
+    from delta_utils.profile.config import load_profile
+    from delta_utils.stages import evaluate
+
+    tiny = load_profile("tiny")
+    assert evaluate.decode_precision(tiny) == ("bf16" if torch.cuda.is_available() else "fp32")
+    told = tiny.model_copy(update={"evaluate": tiny.evaluate.model_copy(update={"precision": "bf16"})})
+    assert evaluate.decode_precision(told) == "bf16"
+    served = tiny.model_copy(update={"evaluate": tiny.evaluate.model_copy(update={"backend": "vllm"})})
+    assert evaluate.decode_precision(served) is None  # vLLM keeps its own dtype

@@ -19,7 +19,7 @@ from ..data.tasks import Problem
 from ..data.tasks.checking import check
 from ..profile.config import Profile, generator_server, set_sampling  # noqa: F401  set_sampling: re-exported
 from ..profile.rundir import completions_cache, read_table, stage_dir, trained_run_dir, write_manifest, write_table
-from ..serving.devices import resolve_device, resolve_precision
+from ..serving.devices import resolve_device
 from ..serving.engine import Endpoint, SharedServer, complete, endpoint, hf_complete, request_timeout, requests_for
 from ..serving.models import get_spec, model_path, weights_identity
 from ..serving.serve import lora_rank, vllm_command, vllm_lora_rank, vllm_server
@@ -30,10 +30,16 @@ STAGE = "05_evaluate"
 
 
 def decode_precision(profile: Profile) -> str | None:
-    """The precision the hf backend decodes in on this machine (evaluate.precision resolved); None under vLLM."""
+    """The precision the hf backend decodes in (evaluate.precision; auto: bf16 on CUDA, fp32 on a CPU, whatever
+    its bf16 units); None under vLLM. Greedy text in bf16 hangs on rounding: on the tiny evaluation items the
+    base SmolLM2-135M wrote different answers on 44 of 86 items when only the KV cache's layout changed (dynamic
+    vs static), in fp32 on none (bench/evaluate.py --cache-impls), so a CPU decodes in fp32 unless told."""
     if profile.evaluate.backend != "hf":
         return None
-    return resolve_precision(profile.evaluate.precision, resolve_device(profile.train.device))
+    pref, device = profile.evaluate.precision, resolve_device(profile.train.device)
+    if pref == "auto":
+        return "bf16" if device == "cuda" else "fp32"
+    return pref
 
 
 def checkpoints(profile: Profile) -> dict[str, tuple]:
