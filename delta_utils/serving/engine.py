@@ -404,6 +404,11 @@ def hf_complete(model_dir: Path, requests: list[Request], sampling: dict, cache:
 DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 
 
+def _precision(precision: str | None, device: str) -> str:
+    """`precision` as asked, or the default: bf16 on CUDA, fp32 elsewhere."""
+    return precision or ("bf16" if device == "cuda" else "fp32")
+
+
 def _load_hf(model_dir: Path, device: str, precision: str | None = None):
     """Tokenizer and model of a checkpoint (a LoRA adapter is merged into its base), in `precision` ('fp32' or
     'bf16'; None: bf16 on CUDA, fp32 elsewhere); the last one loaded is kept, so evaluating one checkpoint on
@@ -411,7 +416,7 @@ def _load_hf(model_dir: Path, device: str, precision: str | None = None):
     Keyed by the folder's file times, so a checkpoint rewritten in place is reloaded."""
     import torch
 
-    precision = precision or ("bf16" if device == "cuda" else "fp32")
+    precision = _precision(precision, device)
     stamp = tuple(sorted((f.name, f.stat().st_mtime_ns) for f in model_dir.iterdir() if f.is_file()))
     key = (str(model_dir.resolve()), device, stamp)
     if _LOADED.get("key") != key or (_LOADED["precision"] != precision and precision == "fp32"):
@@ -434,7 +439,7 @@ def _load_hf_uncached(model_dir: Path, device: str, precision: str | None = None
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    dtype = getattr(torch, DTYPES[precision or ("bf16" if device == "cuda" else "fp32")])
+    dtype = getattr(torch, DTYPES[_precision(precision, device)])
     if (model_dir / "adapter_config.json").is_file():
         # a LoRA adapter: merged into its base in fp32, then rounded once (merging in bf16 would round twice, and
         # a bf16 model would differ with the path that loaded it)
