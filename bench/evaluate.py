@@ -6,13 +6,14 @@ profile's evaluation items greedily, once per (precision, batch size), each time
 seconds per checkpoint (model load excluded: it is loaded once and kept, as 05_evaluate does), items/s, and
 how many answers differ from the first configuration's.
 
-`--cache-impls dynamic,static` also checks how much greedy text hangs on rounding in each precision: all items
-decoded in one batch with transformers' dynamic and then its static KV cache (the same arithmetic, laid out
-differently), counting the items whose answers differ. 05_evaluate decodes in `evaluate.precision` (auto: fp32 on
-a CPU, for this reason; bf16 on CUDA).
+`--cache-impls dynamic,static,compact` also checks how much greedy text hangs on rounding in each precision: all
+items decoded in one batch by transformers' `generate` with its dynamic and then its static KV cache (the same
+arithmetic, laid out differently), and by `engine.greedy_decode` ('compact': the same greedy decoding, finished rows
+dropped from the batch, as 05_evaluate decodes), counting the items whose answers differ from the first. 05_evaluate
+decodes in `evaluate.precision` (auto: fp32 on a CPU, for this reason; bf16 on CUDA).
 
     python bench/evaluate.py [--profile tiny] [--checkpoint runs/tiny/04_train/dpo_top50_step/final]
-                             [--batch-sizes 16,48,96] [--dtypes fp32,bf16] [--cache-impls dynamic,static]
+                             [--batch-sizes 16,48,96] [--dtypes fp32,bf16] [--cache-impls dynamic,static,compact]
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from delta_utils.core.store import RecordCache  # noqa: E402
 from delta_utils.data.decontam import eval_sets  # noqa: E402
 from delta_utils.profile.config import load_profile  # noqa: E402
-from delta_utils.serving.engine import _load_hf, hf_complete, requests_for  # noqa: E402
+from delta_utils.serving.engine import _load_hf, greedy_decode, hf_complete, requests_for  # noqa: E402
 from delta_utils.serving.models import model_path  # noqa: E402
 from delta_utils.stages.evaluate import set_sampling  # noqa: E402
 
@@ -38,7 +39,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("runs/tiny/04_train/dpo_top50_step/final"))
     ap.add_argument("--batch-sizes", default="16,48,96")
     ap.add_argument("--dtypes", default="fp32,bf16", help="comma-separated: fp32, bf16")
-    ap.add_argument("--cache-impls", default="", help="comma-separated KV caches to compare (dynamic,static)")
+    ap.add_argument("--cache-impls", default="",
+                    help="comma-separated decoders to compare: generate's dynamic or static KV cache, or compact")
     a = ap.parse_args()
     prof = load_profile(a.profile)
     folder = a.checkpoint if a.checkpoint.is_dir() else model_path(prof.train.policy)
@@ -78,17 +80,20 @@ def cache_fragility(folder, dtype: str, reqs, max_tokens: int, impls: list[str])
     for impl in impls:
         t0 = time.monotonic()
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=max_tokens, do_sample=False, temperature=None, top_p=None,
-                                 top_k=None, pad_token_id=tok.pad_token_id,
-                                 cache_implementation=None if impl == "dynamic" else impl)
+            if impl == "compact":
+                out = greedy_decode(model, enc, max_tokens, tok.pad_token_id)
+            else:
+                out = model.generate(**enc, max_new_tokens=max_tokens, do_sample=False, temperature=None, top_p=None,
+                                     top_k=None, pad_token_id=tok.pad_token_id,
+                                     cache_implementation=None if impl == "dynamic" else impl)
+                out = out[:, enc["input_ids"].shape[1]:]
         wall = time.monotonic() - t0
-        out = out[:, enc["input_ids"].shape[1]:]
         first = out if first is None else first
         width = max(out.shape[1], first.shape[1])  # finished rows are padded: pad both to one width
         pad = [torch.nn.functional.pad(t, (0, width - t.shape[1]), value=tok.pad_token_id) for t in (out, first)]
         differ = int((pad[0] != pad[1]).any(1).sum())
-        print(f"{dtype} one batch, {impl} KV cache: {wall:6.1f} s, items whose greedy answer differs from the "
-              f"{impls[0]} cache's: {differ} of {len(reqs)}", flush=True)
+        print(f"{dtype} one batch, {impl}: {wall:6.1f} s, items whose greedy answer differs from {impls[0]}'s: "
+              f"{differ} of {len(reqs)}", flush=True)
 
 if __name__ == "__main__":
     main()

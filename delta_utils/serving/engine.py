@@ -468,12 +468,14 @@ def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device,
             t0 = time.monotonic()
             torch.manual_seed(sampling.get("seed", 0) + start)
             with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=sampling["max_tokens"], do_sample=not greedy,
-                                     temperature=sampling["temperature"] if not greedy else None,
-                                     top_p=sampling.get("top_p", 1.0) if not greedy else None,
-                                     top_k=None, pad_token_id=tok.pad_token_id)
+                if greedy:
+                    gen = greedy_decode(model, enc, sampling["max_tokens"], tok.pad_token_id)
+                else:
+                    out = model.generate(**enc, max_new_tokens=sampling["max_tokens"], do_sample=True,
+                                         temperature=sampling["temperature"], top_p=sampling.get("top_p", 1.0),
+                                         top_k=None, pad_token_id=tok.pad_token_id)
+                    gen = out[:, enc["input_ids"].shape[1]:]
             wall = time.monotonic() - t0
-            gen = out[:, enc["input_ids"].shape[1]:]
             for row, i in enumerate(idx):
                 ids = gen[row]
                 ids = ids[ids != tok.pad_token_id]
@@ -490,6 +492,42 @@ def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device,
                 progress.update(n_tok)
     finally:
         progress.close()
+
+
+def greedy_decode(model, enc, max_new_tokens: int, pad_token_id: int):
+    """Greedy continuations of a left-padded batch, as transformers' `generate` gives them (same positions,
+    mask and stopping: the model's end-of-sequence tokens), as a [rows, steps] tensor padded with
+    `pad_token_id`. A row that has ended leaves the batch and its cache: `generate` carries every row to the
+    longest one's end, and on a CPU, where each step's cost grows with its rows, that is most of the work when a
+    few answers ramble to `max_new_tokens` (bench/evaluate.py measures both)."""
+    import torch
+    from transformers import DynamicCache
+
+    eos = model.generation_config.eos_token_id
+    eos = torch.tensor([eos] if isinstance(eos, int) else list(eos or []), device=model.device)
+    mask = enc["attention_mask"]
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    cache = DynamicCache(config=model.config)
+    out = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, past_key_values=cache,
+                use_cache=True, logits_to_keep=1)
+    rows = torch.arange(mask.shape[0], device=mask.device)  # the batch rows still decoding
+    gen = torch.full((mask.shape[0], max_new_tokens), pad_token_id, dtype=torch.long, device=mask.device)
+    last = positions[:, -1:]
+    for step in range(max_new_tokens):
+        nxt = out.logits[:, -1, :].argmax(-1)
+        gen[rows, step] = nxt
+        alive = ~torch.isin(nxt, eos)
+        if step == max_new_tokens - 1 or not alive.any():
+            break
+        if not alive.all():
+            keep = alive.nonzero().squeeze(-1)
+            cache.batch_select_indices(keep)
+            rows, nxt, mask, last = rows[keep], nxt[keep], mask[keep], last[keep]
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+        last = last + 1
+        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last, past_key_values=cache,
+                    use_cache=True)
+    return gen[:, : step + 1]
 
 
 # ---------------------------------------------------------------- endpoints per backend
