@@ -35,3 +35,17 @@ def test_validate_reports_an_auc_per_dimension_on_labelled_solutions(runs_dir, t
         bad = tmp_path / "bad.jsonl"
         pick[["question", "text"]].to_json(bad, orient="records", lines=True)
         validate(prof, bad)
+
+
+def test_a_validation_limit_keeps_the_classes_as_balanced_as_the_file_allows():
+    from delta_utils.stages.judge import balanced_head
+
+    labels = pd.read_json(REPO / "tests/data/labelled_solutions.jsonl", lines=True)["label"].astype(bool)
+    assert labels.sum() == 23 and len(labels) == 120  # few correct solutions: the AUC's precision rests on them
+    got = balanced_head(labels, 60)
+    assert labels[got].sum() == 23 and (~labels[got]).sum() == 37  # every correct one, not the 11 of head(60)
+    assert list(got) == sorted(got) and got.is_unique
+    assert list(got[~labels[got].to_numpy()][:5]) == list(labels.index[~labels][:5])  # each class's first rows
+    even = balanced_head(labels, 20)
+    assert labels[even].sum() == 10 and len(even) == 20
+    assert len(balanced_head(labels, 120)) == 120

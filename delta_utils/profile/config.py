@@ -193,8 +193,8 @@ class JudgeSpec(_Strict):
                     "JSON is written for the judge up to each score and it gives one token there (one call per "
                     "dimension on a cached prompt; needs a server that continues a trailing assistant message: "
                     "llama.cpp, vLLM); sampled: the integers as written")
-    validation_items: int = _f(120, "how many labelled real solutions (tests/data) 02_judge validates the judge on "
-                                    "(0: skip)", ge=0)
+    validation_items: int = _f(120, "how many labelled real solutions (tests/data) 02_judge validates the judge on, "
+                                    "as balanced between correct and incorrect as the file allows (0: skip)", ge=0)
     temperature: float = _f(0.6, "judge sampling temperature", ge=0)
     max_tokens: PositiveInt = _f(128, "most tokens of one judge reply")
     concurrency: PositiveInt = _f(8, "judge requests in flight")

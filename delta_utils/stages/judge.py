@@ -254,6 +254,15 @@ def agreement(scores: pd.DataFrame, verifier: pd.DataFrame, n_boot: int = 1000, 
     return pd.DataFrame(rows)
 
 
+def balanced_head(labels: pd.Series, n: int) -> pd.Index:
+    """The index of `n` rows, half of each label where both have enough (else all of the smaller class and the
+    rest from the larger), each class's first rows, in their original order."""
+    pos, neg = labels.index[labels], labels.index[~labels]
+    small, large = (pos, neg) if len(pos) <= len(neg) else (neg, pos)
+    k = min(len(small), n // 2)
+    return small[:k].append(large[: n - k]).sort_values()
+
+
 def validate(profile: Profile, path, log_dir=None, limit: int | None = None) -> pd.DataFrame:
     """How well the profile's judge tells correct from incorrect solutions, on any labelled JSONL.
 
@@ -261,15 +270,19 @@ def validate(profile: Profile, path, log_dir=None, limit: int | None = None) -> 
     or `label`). Every solution is judged exactly as `02_judge` judges traces (same rubric, samples and
     completions cache, so a rerun asks nothing new); per dimension and for the aggregate, the table gives
     the AUC (the chance that a correct solution outscores an incorrect one, ties counting half) with
-    DeLong's 95 % CI. 0.5 is a judge that cannot tell them apart."""
+    DeLong's 95 % CI. 0.5 is a judge that cannot tell them apart.
+
+    `limit` judges at most that many solutions, as balanced between correct and incorrect as the file allows
+    (the first of each class, in file order): the AUC's precision rests on the smaller class, so 60 of
+    tests/data's 120 (23 correct) keep all 23 correct ones rather than the 11 among the first 60."""
     data = pd.read_json(path, lines=True)
-    if limit is not None:
-        data = data.head(limit)
     text_col = next((c for c in ("solution", "text") if c in data), None)
     label_col = next((c for c in ("is_correct", "label") if c in data), None)
     if text_col is None or label_col is None or "question" not in data:
         raise ValueError(f"{path}: needs columns question, solution (or text) and is_correct (or label); "
                          f"has {sorted(data.columns)}")
+    if limit is not None and limit < len(data):
+        data = data.loc[balanced_head(data[label_col].astype(bool), limit)]
     data = data.reset_index(drop=True).assign(trace_id=lambda d: [f"labelled-{i}" for i in range(len(d))],
                                               item_id=lambda d: [f"labelled-q{i}" for i in range(len(d))])
     problems = pd.DataFrame({"id": data["item_id"], "question": data["question"]})
