@@ -14,6 +14,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
 
+@pytest.fixture(scope="session")
+def policy():
+    """The real SmolLM2-135M-Instruct as a transformers folder (converted from its packaged GGUF once per machine)."""
+    from delta_utils.serving import models
+
+    return models.hf_dir("smollm2-135m")
+
+
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
     """An empty runs/ and figures/ for one test, so tests never touch the repository's."""

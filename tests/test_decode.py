@@ -1,13 +1,5 @@
 """In-process greedy decoding (05_evaluate's engine for trained policies) on the real SmolLM2-135M: rows that end
 leave the batch, and the answers stay exactly those of transformers' `generate`."""
-import pytest
-
-from delta_utils.serving import models
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return models.hf_dir("smollm2-135m")
 
 
 def test_greedy_decode_drops_finished_rows_and_answers_as_generate_does(policy):

@@ -6,13 +6,7 @@ import pytest
 
 from delta_utils.core.store import RecordCache
 from delta_utils.data.tasks import Problem, chat_prompt, make_problems
-from delta_utils.serving import models
 from delta_utils.stages import likelihood
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return models.hf_dir("smollm2-135m")
 
 
 def test_the_answer_line_is_scored_as_transformers_scores_it(policy, tmp_path):
