@@ -12,8 +12,13 @@ arithmetic, laid out differently), and by `engine.greedy_decode` ('compact': the
 dropped from the batch, as 05_evaluate decodes), counting the items whose answers differ from the first. 05_evaluate
 decodes in `evaluate.precision` (auto: fp32 on a CPU, for this reason; bf16 on CUDA).
 
+`--prompt-pass` times the answer log-likelihood (the learning signal, fp32) beside decoding, computed on its own
+forward pass over the prompts and then on decoding's (`hf_complete(score=...)`, as 05_evaluate does with a chat
+policy), and prints the largest difference between the two sets of values.
+
     python bench/evaluate.py [--profile tiny] [--checkpoint runs/tiny/04_train/dpo_top50_step/final]
                              [--batch-sizes 16,48,96] [--dtypes fp32,bf16] [--cache-impls dynamic,static,compact]
+                             [--prompt-pass]
 """
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ def main() -> None:
     ap.add_argument("--dtypes", default="fp32,bf16", help="comma-separated: fp32, bf16")
     ap.add_argument("--cache-impls", default="",
                     help="comma-separated decoders to compare: generate's dynamic or static KV cache, or compact")
+    ap.add_argument("--prompt-pass", action="store_true",
+                    help="the answer log-likelihood on its own prompt pass vs on decoding's (fp32, largest batch)")
     a = ap.parse_args()
     prof = load_profile(a.profile)
     folder = a.checkpoint if a.checkpoint.is_dir() else model_path(prof.train.policy)
@@ -66,6 +73,35 @@ def main() -> None:
                   f"{toks / wall:6.1f} tok/s, answers differing from the first configuration: {differ}", flush=True)
         if a.cache_impls:
             cache_fragility(folder, dtype, reqs, samp["max_tokens"], a.cache_impls.split(","))
+    if a.prompt_pass:
+        prompt_pass(folder, sets, reqs, samp, max(int(x) for x in a.batch_sizes.split(",")))
+
+
+def prompt_pass(folder, sets, reqs, samp, batch_size: int) -> None:
+    """Decoding plus the answer log-likelihood per checkpoint, each into a fresh cache: the log-likelihood on its own
+    forward pass over the prompts ('separate'), then on decoding's ('shared')."""
+    from delta_utils.stages import likelihood
+
+    probs = [p for ps in sets.values() for p in ps]  # `reqs` are these problems' requests, in this order
+    answers = [likelihood.reference_answer(p) for p in probs]
+    _load_hf(folder, "cpu", "fp32")
+    lls = {}
+    for mode in ("separate", "shared"):
+        with tempfile.TemporaryDirectory() as tmp, RecordCache(Path(tmp) / "c.sqlite") as cache:
+            score = None
+            if mode == "shared":
+                score = (answers, lambda i, v, n, cache=cache:
+                         likelihood.store_answer(cache, "bench", probs[i], answers[i], v, n))
+            t0 = time.monotonic()
+            hf_complete(folder, reqs, samp, cache, "bench", batch_size=batch_size, desc=mode, precision="fp32",
+                        score=score)
+            t1 = time.monotonic()
+            lls[mode] = likelihood.answer_logliks(sets, {"c": (folder, "bench")}, cache, "cpu")
+            t2 = time.monotonic()
+        print(f"fp32 batch {batch_size}, {mode} prompt pass: decoding {t1 - t0:5.1f} s + answer log-likelihood "
+              f"{t2 - t1:5.1f} s = {t2 - t0:5.1f} s per checkpoint", flush=True)
+    diff = (lls["separate"]["logp"] - lls["shared"]["logp"]).abs().max()
+    print(f"answer log-likelihoods of {len(lls['shared'])} items: largest difference {diff:.2g} nats")
 
 
 def cache_fragility(folder, dtype: str, reqs, max_tokens: int, impls: list[str]) -> None:

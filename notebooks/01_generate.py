@@ -63,7 +63,8 @@ display(Markdown(examples.generation_markdown(examples.generation_example(traces
 examples.ladder_figure(ladder, traces)
 
 # %% [markdown]
-# **Figure.** Left: capability rises along the ladder; the rejected generator sits lowest. Right:
+# **Figure.** Left: each generator's accuracy; the gap of a chosen generator is its distance above the
+# rejected one (a chosen generator may sit level with it: a rung with no gap). Right:
 # trace lengths; look for generators that hit the length cap, since their answers go missing.
 
 # %%

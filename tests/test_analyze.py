@@ -128,17 +128,18 @@ def test_superiority_verdicts_follow_the_exact_test(smoke, top, verdict):
 def test_generator_claims_follow_the_measured_gaps(acc_15b, expect):
     """The tiny grid: two chosen generators. The wider gap is the measured one; equal gaps compare nothing."""
     tiny = load_profile("tiny")
-    traces = pd.concat([_traces(), pd.DataFrame([{"model": "qwen2.5-coder-1.5b", "item_id": f"p{i}",
-                                                  "correct": i < acc_15b} for i in range(4)])])
-    pairs = pd.DataFrame({"chosen_model": ["qwen2.5-coder-0.5b"] * 2 + ["qwen2.5-coder-1.5b"] * 2,
+    narrow = _traces().replace({"model": {"qwen2.5-coder-0.5b": "gemma3-270m"}})  # tiny's narrow chosen generator
+    traces = pd.concat([narrow, pd.DataFrame([{"model": "qwen2.5-coder-1.5b", "item_id": f"p{i}",
+                                               "correct": i < acc_15b} for i in range(4)])])
+    pairs = pd.DataFrame({"chosen_model": ["gemma3-270m"] * 2 + ["qwen2.5-coder-1.5b"] * 2,
                           "prompt_id": ["p0", "p1"] * 2, "delta_aggregate": [1.0, 0.5, 1.5, 1.0]})
     recs = _records({"base": 5, **{r.name: 5 for r in tiny.train.runs}, "dpo_gen_qwen1.5b": 7,
-                     "kto_gen_qwen0.5b": 6, "kto_gen_qwen1.5b": 6, "dpo_top50_step": 6})
+                     "kto_gen_gemma270m": 6, "kto_gen_qwen1.5b": 6, "dpo_top50_step": 6})
     f = findings.findings(tiny, recs, traces, pairs)
     gen = f[f["claim"].str.startswith("Generator-level")].set_index("method")
     delta = f[f["claim"].str.startswith("Sample-level")].iloc[0]
     if expect == "compared":
-        assert gen.loc["dpo", "comparison"] == "dpo_gen_qwen1.5b - dpo_gen_qwen0.5b"
+        assert gen.loc["dpo", "comparison"] == "dpo_gen_qwen1.5b - dpo_gen_gemma270m"
         assert gen.loc["dpo", "effect"] == pytest.approx(0.2) and gen.loc["dpo", "verdict"] == "inconclusive"
         assert gen.loc["kto", "effect"] == pytest.approx(0.0) and gen.loc["kto", "p_value"] == 1.0
         assert delta["effect"] == pytest.approx(0.5) and delta["test"].startswith("sign-flip")
@@ -186,10 +187,10 @@ def test_generator_gap_uses_every_sample(tmp_path, monkeypatch):
     """The chosen generators' gap averages each generator over all its samples of a prompt: the correctness
     generator's second sample sharpens its accuracy instead of being dropped."""
     monkeypatch.setenv("DELTA_LAB_RUNS", str(tmp_path))
-    tiny = load_profile("tiny")  # chosen: qwen2.5-coder-0.5b (1 sample), qwen2.5-coder-1.5b (2 samples)
+    tiny = load_profile("tiny")  # chosen: gemma3-270m (1 sample), qwen2.5-coder-1.5b (2 samples)
     rows = []
     for i in range(40):
-        right = {"smollm2-135m": [False], "qwen2.5-coder-0.5b": [i < 16],
+        right = {"smollm2-135m": [False], "gemma3-270m": [i < 16],
                  "qwen2.5-coder-1.5b": [i < 24, i < 16 or i >= 36]}  # 60 % and 50 % -> 55 %
         for m, samples in right.items():
             for k, ok in enumerate(samples):
@@ -199,7 +200,7 @@ def test_generator_gap_uses_every_sample(tmp_path, monkeypatch):
     ver = pd.DataFrame({"trace_id": [r["trace_id"] for r in rows], **{d: q for d in findings.DIMENSION_NAMES}})
     scores = ver.rename(columns={d: f"{d}_mean" for d in findings.DIMENSION_NAMES}).assign(aggregate_mean=q)
     t = findings.diagnostics(tiny, pd.DataFrame(rows), scores, ver, _records({"base": 5})).set_index("quantity")
-    gap = t.loc["gap between the chosen generators: qwen2.5-coder-1.5b - qwen2.5-coder-0.5b"]
+    gap = t.loc["gap between the chosen generators: qwen2.5-coder-1.5b - gemma3-270m"]
     assert gap["value"] == pytest.approx(0.55 - 0.40) and gap["n"] == 40
 
 

@@ -15,7 +15,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -388,15 +388,24 @@ async def _chains_async(endpoint, todo, replay, advance, sampling, cache, model_
 
 def hf_complete(model_dir: Path, requests: list[Request], sampling: dict, cache: RecordCache, model_id: str,
                 batch_size: int = 32, device: str = "cpu", desc: str = "generate",
-                precision: str | None = None) -> list[dict]:
+                precision: str | None = None, score: tuple[list, Callable] | None = None) -> list[dict]:
     """Completions from a transformers checkpoint, batched in-process (same records as `complete`), its weights
     in `precision` ('fp32', 'bf16'; None: bf16 on CUDA, else fp32). `model_id` names the cache's records: give
-    each precision its own, since the two decode differently."""
+    each precision its own, since the two decode differently.
+
+    `score`: (texts, sink), a text (or None) per request to score after its prompt as well, greedy decoding only:
+    for each request decoded now, `sink(index, logp, n_tokens)` gets the text's summed log-probability, from the
+    prompt's forward pass that decoding makes anyway (05_evaluate's answer log-likelihood)."""
     keys = [request_key(model_id, r, sampling) for r in requests]
     have = cache.get_many(keys)
     todo = [(k, r) for k, r in zip(keys, requests) if k not in have]
     if todo:
-        _hf_generate(Path(model_dir), todo, sampling, cache, model_id, batch_size, device, desc, precision)
+        if score is not None:
+            if sampling["temperature"] != 0:
+                raise ValueError("hf_complete: `score` needs greedy decoding (temperature 0)")
+            at = [i for i, k in enumerate(keys) if k not in have]
+            score = ([score[0][i] for i in at], lambda j, logp, n, sink=score[1]: sink(at[j], logp, n))
+        _hf_generate(Path(model_dir), todo, sampling, cache, model_id, batch_size, device, desc, precision, score)
         have = cache.get_many(keys)
     return [_as_requested(have[k], r) for k, r in zip(keys, requests)]
 
@@ -451,7 +460,7 @@ def _load_hf_uncached(model_dir: Path, device: str, precision: str | None = None
     return tok, model.to(device).eval()
 
 
-def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device, desc, precision=None):
+def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device, desc, precision=None, score=None):
     import torch
 
     tok, model = _load_hf(model_dir, device, precision)
@@ -468,7 +477,14 @@ def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device,
             t0 = time.monotonic()
             torch.manual_seed(sampling.get("seed", 0) + start)
             with torch.inference_mode():
-                if greedy:
+                if greedy and score is not None:
+                    conts = [tok(score[0][i], add_special_tokens=False).input_ids if score[0][i] else None
+                             for i in idx]
+                    gen, logps = greedy_decode(model, enc, sampling["max_tokens"], tok.pad_token_id, conts)
+                    for i, c, v in zip(idx, conts, logps):
+                        if v is not None:
+                            score[1](i, v, len(c))
+                elif greedy:
                     gen = greedy_decode(model, enc, sampling["max_tokens"], tok.pad_token_id)
                 else:
                     out = model.generate(**enc, max_new_tokens=sampling["max_tokens"], do_sample=True,
@@ -494,12 +510,16 @@ def _hf_generate(model_dir, todo, sampling, cache, model_id, batch_size, device,
         progress.close()
 
 
-def greedy_decode(model, enc, max_new_tokens: int, pad_token_id: int):
+def greedy_decode(model, enc, max_new_tokens: int, pad_token_id: int, continuations: list | None = None):
     """Greedy continuations of a left-padded batch, as transformers' `generate` gives them (same positions,
     mask and stopping: the model's end-of-sequence tokens), as a [rows, steps] tensor padded with
     `pad_token_id`. A row that has ended leaves the batch and its cache: `generate` carries every row to the
     longest one's end, and on a CPU, where each step's cost grows with its rows, that is most of the work when a
-    few answers ramble to `max_new_tokens` (bench/evaluate.py measures both)."""
+    few answers ramble to `max_new_tokens` (bench/evaluate.py measures both).
+
+    `continuations`: per row, token ids (or None) to score after the prompt as well; then it returns (tokens,
+    log-probabilities), each row's summed log-probability of its continuation (None where it has none),
+    teacher-forced on the prompt's own forward pass (`continuation_logps`)."""
     import torch
     from transformers import DynamicCache
 
@@ -510,6 +530,8 @@ def greedy_decode(model, enc, max_new_tokens: int, pad_token_id: int):
     cache = DynamicCache(config=model.config)
     out = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, past_key_values=cache,
                 use_cache=True, logits_to_keep=1)
+    scores = None if continuations is None else continuation_logps(
+        model, out.logits[:, -1, :], cache, mask, positions[:, -1:], continuations, pad_token_id)
     rows = torch.arange(mask.shape[0], device=mask.device)  # the batch rows still decoding
     gen = torch.full((mask.shape[0], max_new_tokens), pad_token_id, dtype=torch.long, device=mask.device)
     last = positions[:, -1:]
@@ -527,7 +549,50 @@ def greedy_decode(model, enc, max_new_tokens: int, pad_token_id: int):
         last = last + 1
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last, past_key_values=cache,
                     use_cache=True)
-    return gen[:, : step + 1]
+    return gen[:, : step + 1] if continuations is None else (gen[:, : step + 1], scores)
+
+
+def continuation_logps(model, last_logits, cache, mask, last, continuations: list, pad_token_id: int) -> list:
+    """Each row's summed log-probability of its continuation ids (None: not scored) after a prefilled prompt:
+    `last_logits` [rows, vocab] from the prompt's last position, `cache` holding the prompt (left-padded, `mask`,
+    `last` its last positions). The continuations go through one forward pass on that cache, right-padded, and
+    the cache is then cut back to the prompt, exactly as it was (a copy is used where its layers keep a window
+    and cutting back could not restore it). This is what 05_evaluate's answer log-likelihood computes on its own
+    (`likelihood.completion_logps`), without a second pass over the prompts."""
+    import copy
+
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    lens = [len(c) if c else 0 for c in continuations]
+    out: list = [None] * len(continuations)
+    if not any(lens):
+        return out
+    first = torch.log_softmax(last_logits.float(), -1)
+    width = max(lens) - 1  # the last token of a continuation predicts nothing that is scored
+    rest = None
+    if width:
+        dev = mask.device
+        x = torch.full((len(lens), width), pad_token_id, dtype=torch.long, device=dev)
+        m = torch.zeros((len(lens), width), dtype=mask.dtype, device=dev)
+        for i, c in enumerate(continuations):
+            if lens[i] > 1:
+                x[i, : lens[i] - 1], m[i, : lens[i] - 1] = torch.tensor(c[:-1], device=dev), 1
+        plain = all(type(layer) is DynamicLayer for layer in getattr(cache, "layers", [None]))
+        work = cache if plain else copy.deepcopy(cache)
+        o = model(input_ids=x, attention_mask=torch.cat([mask, m], dim=-1),
+                  position_ids=last + 1 + torch.arange(width, device=dev), past_key_values=work, use_cache=True)
+        rest = torch.log_softmax(o.logits.float(), -1)  # position k predicts a continuation's token k + 1
+        if plain:
+            cache.crop(-width)
+    for i, c in enumerate(continuations):
+        if lens[i]:
+            v = first[i, c[0]]
+            if lens[i] > 1:
+                at = torch.arange(lens[i] - 1, device=rest.device)
+                v = v + rest[i, at, torch.tensor(c[1:], device=rest.device)].sum()
+            out[i] = float(v)
+    return out
 
 
 # ---------------------------------------------------------------- endpoints per backend

@@ -42,6 +42,17 @@ def decode_precision(profile: Profile) -> str | None:
     return pref
 
 
+def shares_prompt_pass(profile: Profile) -> bool:
+    """Whether greedy decoding also scores the answer log-likelihood (`hf_complete(score=...)`): the hf backend,
+    a chat policy (the log-likelihood's prompt is then the very prompt decoded) and decoding in the precision the
+    log-likelihood is scored in (bf16 on CUDA, fp32 on a CPU). The two then share the prompts' forward pass,
+    which is most of the log-likelihood's cost (about 13 s per checkpoint on the tiny profile's CPU)."""
+    ev = profile.evaluate
+    if not ev.answer_loglik or ev.backend != "hf" or not get_spec(profile.train.policy).chat:
+        return False
+    return decode_precision(profile) == ("bf16" if resolve_device(profile.train.device) == "cuda" else "fp32")
+
+
 def checkpoints(profile: Profile) -> dict[str, tuple]:
     """name -> (model folder, cache identity, method, preference set) for the base policy and each trained run.
     The identity names the weights and the engine that decodes them (hf in fp32, hf in bf16 and vllm decode
@@ -112,14 +123,19 @@ def run(profile: Profile) -> pd.DataFrame:
             groups.setdefault(set_sampling(profile, specs[set_name]).model_dump_json(), []).append(set_name)
         lls, lps = [], []
         heldout = heldout_pairs(profile) if ev.answer_loglik else pd.DataFrame()
+        share = shares_prompt_pass(profile)
+
+        def learning_signal(name, folder, ident):  # what training did to the policy (likelihood.py)
+            dev = resolve_device(profile.train.device)
+            lls.append(likelihood.answer_logliks(sets, {name: (folder, ident)}, cache, dev,
+                                                 chat=get_spec(profile.train.policy).chat))
+            if len(heldout):
+                lps.append(likelihood.pair_logps(heldout, {name: (folder, ident)}, cache, dev,
+                                                 max_length=profile.train.hparams.max_length))
+
         for name, (folder, ident, method, pset) in checkpoints(profile).items():
-            if ev.answer_loglik:  # what training did to the policy (likelihood.py); while hf has this one loaded
-                dev = resolve_device(profile.train.device)
-                lls.append(likelihood.answer_logliks(sets, {name: (folder, ident)}, cache, dev,
-                                                     chat=get_spec(profile.train.policy).chat))
-                if len(heldout):
-                    lps.append(likelihood.pair_logps(heldout, {name: (folder, ident)}, cache, dev,
-                                                     max_length=profile.train.hparams.max_length))
+            if ev.answer_loglik and not share:  # while hf has this one loaded
+                learning_signal(name, folder, ident)
             # under vLLM, one server per checkpoint for all of its groups (started only if something is missing)
             with SharedServer(lambda n=name, f=folder: checkpoint_endpoint(profile, n, f, out)) as shared:
                 for names in groups.values():
@@ -130,13 +146,22 @@ def run(profile: Profile) -> pd.DataFrame:
                         recs = complete(shared, flat, samp.model_dump(), cache, ident, concurrency=ev.concurrency,
                                         desc=desc, timeout=request_timeout(samp.max_tokens, ev.concurrency, "vllm"))
                     else:
+                        score = None
+                        if share and samp.temperature == 0:  # the answer log-likelihood on decoding's prompt pass
+                            probs = [p for n in names for p in sets[n] for _ in range(samp.n)]
+                            answers = [likelihood.reference_answer(p) for p in probs]
+                            score = (answers, lambda i, logp, n_tok, probs=probs, answers=answers, ident=ident:
+                                     likelihood.store_answer(cache, ident, probs[i], answers[i], logp, n_tok))
                         recs = hf_complete(folder, flat, samp.model_dump(), cache, ident, batch_size=ev.batch_size,
-                                           device=device, desc=desc, precision=decode_precision(profile))
+                                           device=device, desc=desc, precision=decode_precision(profile),
+                                           score=score)
                     start = 0
                     for set_name, rs in zip(names, reqs):
                         frames.append(score(recs[start:start + len(rs)], sets[set_name], name, set_name).assign(
                             kind="policy", method=method, preference_set=pset))
                         start += len(rs)
+            if ev.answer_loglik and share:  # what decoding scored is cached; the rest (and held-out pairs) here
+                learning_signal(name, folder, ident)
     if ev.generators:
         g, srv = profile.generation, generator_server(profile)
         by_set: dict[str, list] = {n: [] for n in sets}

@@ -63,22 +63,33 @@ def answer_logliks(sets: dict[str, list[Problem]], checkpoints: dict[str, tuple]
     items = [(s, p, a) for s, ps in sets.items() for p in ps if (a := reference_answer(p)) is not None]
     rows = []
     for name, (folder, ident, *_) in checkpoints.items():
-        keys = [content_hash(KIND, ident, p.id, p.question, a, n=24) for _, p, a in items]
+        keys = [answer_key(ident, p, a) for _, p, a in items]
         have = cache.get_many(keys)
         todo = [(k, p, a) for k, (_, p, a) in zip(keys, items) if k not in have]
         if todo:
             tok, model = _load_hf(Path(folder), device, precision)
             ids = [(tok(_prompt_text(tok, p, chat), add_special_tokens=False).input_ids,
                     tok(a, add_special_tokens=False).input_ids) for _, p, a in todo]
-            for (key, p, _), (_, answer), logp in zip(todo, ids, completion_logps(model, tok, ids, device,
+            for (key, p, a), (_, answer), logp in zip(todo, ids, completion_logps(model, tok, ids, device,
                                                                                   batch_size)):
-                rec = {"model": ident, "item_id": p.id, "logp": round(logp, 5), "n_tokens": len(answer)}
-                cache.put(key, rec, kind=KIND)
-                have[key] = rec
+                have[key] = store_answer(cache, ident, p, a, logp, len(answer))
         for key, (set_name, p, _) in zip(keys, items):
             rows.append({"model": name, "eval_set": set_name, "item_id": p.id, "logp": have[key]["logp"],
                          "n_tokens": have[key]["n_tokens"]})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def answer_key(ident: str, p: Problem, answer: str) -> str:
+    """The cache key of a checkpoint's (cache identity `ident`) log-likelihood of `answer` on item `p`."""
+    return content_hash(KIND, ident, p.id, p.question, answer, n=24)
+
+
+def store_answer(cache: RecordCache, ident: str, p: Problem, answer: str, logp: float, n_tokens: int) -> dict:
+    """Cache one answer log-likelihood (from `answer_logliks`, or from 05_evaluate's greedy decoding, which scores
+    the reference answers on its own prompt pass when the prompts are the same: `hf_complete(score=...)`)."""
+    rec = {"model": ident, "item_id": p.id, "logp": round(logp, 5), "n_tokens": n_tokens}
+    cache.put(answer_key(ident, p, answer), rec, kind=KIND)
+    return rec
 
 
 PAIR_KIND = "pair_logp"
