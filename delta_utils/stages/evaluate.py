@@ -146,15 +146,15 @@ def run(profile: Profile) -> pd.DataFrame:
                         recs = complete(shared, flat, samp.model_dump(), cache, ident, concurrency=ev.concurrency,
                                         desc=desc, timeout=request_timeout(samp.max_tokens, ev.concurrency, "vllm"))
                     else:
-                        score = None
+                        also = None  # (not `score`: that is this module's scoring function)
                         if share and samp.temperature == 0:  # the answer log-likelihood on decoding's prompt pass
                             probs = [p for n in names for p in sets[n] for _ in range(samp.n)]
                             answers = [likelihood.reference_answer(p) for p in probs]
-                            score = (answers, lambda i, logp, n_tok, probs=probs, answers=answers, ident=ident:
-                                     likelihood.store_answer(cache, ident, probs[i], answers[i], logp, n_tok))
+                            also = (answers, lambda i, logp, n_tok, probs=probs, answers=answers, ident=ident:
+                                    likelihood.store_answer(cache, ident, probs[i], answers[i], logp, n_tok))
                         recs = hf_complete(folder, flat, samp.model_dump(), cache, ident, batch_size=ev.batch_size,
                                            device=device, desc=desc, precision=decode_precision(profile),
-                                           score=score)
+                                           score=also)
                     start = 0
                     for set_name, rs in zip(names, reqs):
                         frames.append(score(recs[start:start + len(rs)], sets[set_name], name, set_name).assign(
