@@ -83,15 +83,11 @@ def prompt_pass(folder, sets, reqs, samp, batch_size: int) -> None:
     from delta_utils.stages import likelihood
 
     probs = [p for ps in sets.values() for p in ps]  # `reqs` are these problems' requests, in this order
-    answers = [likelihood.reference_answer(p) for p in probs]
     _load_hf(folder, "cpu", "fp32")
     lls = {}
     for mode in ("separate", "shared"):
         with tempfile.TemporaryDirectory() as tmp, RecordCache(Path(tmp) / "c.sqlite") as cache:
-            score = None
-            if mode == "shared":
-                score = (answers, lambda i, v, n, cache=cache:
-                         likelihood.store_answer(cache, "bench", probs[i], answers[i], v, n))
+            score = likelihood.answer_scorer(cache, "bench", probs) if mode == "shared" else None
             t0 = time.monotonic()
             hf_complete(folder, reqs, samp, cache, "bench", batch_size=batch_size, desc=mode, precision="fp32",
                         score=score)

@@ -146,15 +146,13 @@ def run(profile: Profile) -> pd.DataFrame:
                         recs = complete(shared, flat, samp.model_dump(), cache, ident, concurrency=ev.concurrency,
                                         desc=desc, timeout=request_timeout(samp.max_tokens, ev.concurrency, "vllm"))
                     else:
-                        also = None  # (not `score`: that is this module's scoring function)
-                        if share and samp.temperature == 0:  # the answer log-likelihood on decoding's prompt pass
-                            probs = [p for n in names for p in sets[n] for _ in range(samp.n)]
-                            answers = [likelihood.reference_answer(p) for p in probs]
-                            also = (answers, lambda i, logp, n_tok, probs=probs, answers=answers, ident=ident:
-                                    likelihood.store_answer(cache, ident, probs[i], answers[i], logp, n_tok))
+                        scoring = None  # the answer log-likelihood on decoding's prompt pass
+                        if share and samp.temperature == 0:
+                            probs = [p for n in names for p in sets[n] for _ in range(samp.n)]  # as `flat`
+                            scoring = likelihood.answer_scorer(cache, ident, probs)
                         recs = hf_complete(folder, flat, samp.model_dump(), cache, ident, batch_size=ev.batch_size,
                                            device=device, desc=desc, precision=decode_precision(profile),
-                                           score=also)
+                                           score=scoring)
                     start = 0
                     for set_name, rs in zip(names, reqs):
                         frames.append(score(recs[start:start + len(rs)], sets[set_name], name, set_name).assign(

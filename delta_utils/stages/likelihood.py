@@ -24,6 +24,7 @@ only what a new checkpoint adds.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,13 @@ def store_answer(cache: RecordCache, ident: str, p: Problem, answer: str, logp: 
     rec = {"model": ident, "item_id": p.id, "logp": round(logp, 5), "n_tokens": n_tokens}
     cache.put(answer_key(ident, p, answer), rec, kind=KIND)
     return rec
+
+
+def answer_scorer(cache: RecordCache, ident: str, problems: list[Problem]) -> tuple[list, Callable]:
+    """`hf_complete(score=...)`'s argument for requests made from `problems` (in order): each item's reference answer
+    (None for code items) and the sink that caches its log-likelihood under `answer_key`."""
+    answers = [reference_answer(p) for p in problems]
+    return answers, lambda i, logp, n_tokens: store_answer(cache, ident, problems[i], answers[i], logp, n_tokens)
 
 
 PAIR_KIND = "pair_logp"
