@@ -48,7 +48,7 @@ def test_every_doc_is_linked_from_the_readme_or_the_docs_index():
 
 
 def test_committed_profiles_have_their_generated_result_files():
-    for name in ("tiny", "tiny_seed1"):
+    for name in ("tiny", "tiny_seed1", "tiny_seed1_fp32"):
         for f in ("findings.md", "results.md", "timings.md"):
             assert (REPO_ROOT / "figures" / name / f).is_file(), f"figures/{name}/{f}"
 

@@ -13,9 +13,8 @@ import pytest
 from delta_utils.core import quiet
 from delta_utils.profile.config import REPO_ROOT
 
-# the profiles whose committed notebooks come from the headless pipeline (delta_utils/core/quiet.py); tiny_seed1's
-# copies predate it (2026-12-06) and join this list when its next cold run regenerates them
-FOLDERS = [REPO_ROOT / "figures" / p / "notebooks" for p in ("tiny", "tiny_seed1")]
+# the profiles whose executed notebooks are committed, all from the headless pipeline (delta_utils/core/quiet.py)
+FOLDERS = [REPO_ROOT / "figures" / p / "notebooks" for p in ("tiny", "tiny_seed1", "tiny_seed1_fp32")]
 NOTEBOOKS = sorted(p for d in FOLDERS if d.is_dir() for p in d.glob("*.ipynb"))
 STDERR_LIMIT = 4096  # bytes of stderr per notebook: a few finished bars' last lines, no redraws
 # this machine's own places, derived here rather than written down: the checkout, the home folder, the temp folder
